@@ -1,0 +1,68 @@
+"""Reading a log file's bytes: plain, gzip or zstd, salvaging what a damaged file holds.
+
+A corrupt or truncated compressed file is not an error that loses the file: everything
+that decompresses is kept and indexed, and the damage is reported with the byte offset.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import zstandard
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_CHUNK = 1 << 20
+
+
+def read_log(path: Path) -> tuple[bytes, str | None]:
+    """(content, warning) — the warning says what was damaged and what was kept."""
+    data = Path(path).read_bytes()
+    if data[:2] == GZIP_MAGIC:
+        return _gunzip(data)
+    if data[:4] == ZSTD_MAGIC:
+        return _unzstd(data)
+    return data, None
+
+
+def _gunzip(data: bytes) -> tuple[bytes, str | None]:
+    out: list[bytes] = []
+    pos = 0
+    while pos < len(data):
+        d = zlib.decompressobj(wbits=31)
+        start = pos
+        try:
+            while pos < len(data) and not d.eof:
+                out.append(d.decompress(data[pos : pos + _CHUNK]))
+                pos += _CHUNK
+            out.append(d.flush())
+        except zlib.error as e:
+            got = sum(map(len, out))
+            return b"".join(out), f"corrupt gzip near compressed byte {start}: {e}; kept the {got} bytes before it"
+        if not d.eof:
+            got = sum(map(len, out))
+            return b"".join(out), f"truncated gzip: the stream ends early; kept {got} bytes"
+        pos = len(data) - len(d.unused_data)
+        rest = d.unused_data
+        if not rest.strip(b"\x00"):
+            break
+        if rest[:2] != GZIP_MAGIC:
+            got = sum(map(len, out))
+            return b"".join(out), f"{len(rest)} bytes of trailing garbage after the gzip stream ignored; kept {got} bytes"
+    return b"".join(out), None
+
+
+def _unzstd(data: bytes) -> tuple[bytes, str | None]:
+    out: list[bytes] = []
+    reader = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True)
+    try:
+        while True:
+            chunk = reader.read(_CHUNK)
+            if not chunk:
+                break
+            out.append(chunk)
+    except zstandard.ZstdError as e:
+        got = sum(map(len, out))
+        return b"".join(out), f"corrupt zstd: {e}; kept the {got} bytes before it"
+    return b"".join(out), None

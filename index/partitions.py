@@ -1,0 +1,103 @@
+"""Time partitions: one Tantivy index per UTC day.
+
+A query opens only the days its time range touches, and retention drops whole days by
+renaming the day's directory away (atomic) before deleting it, so a partition is never
+seen half-deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import tantivy
+
+from . import schema
+
+_DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DAY_US = 86_400_000_000
+
+
+def day_of(ts_us: int) -> str:
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ts_us)).strftime("%Y-%m-%d")
+
+
+def day_start_us(day: str) -> int:
+    d = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+    return int(d.timestamp()) * 1_000_000
+
+
+class PartitionError(Exception):
+    """A day's index cannot be opened (damaged); the other days still serve."""
+
+
+class Partitions:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._open: dict[str, tantivy.Index] = {}
+        self._lock = threading.Lock()
+        self.broken: dict[str, str] = {}
+        """Days whose index failed to open, with the error (reported by stats/status)."""
+
+    def days(self) -> list[str]:
+        return sorted(
+            p.name for p in self.root.iterdir() if _DAY_RE.match(p.name) and (p / "meta.json").exists()
+        )
+
+    def days_between(self, start_us: int | None, end_us: int | None) -> list[str]:
+        lo = day_of(start_us) if start_us is not None else ""
+        hi = day_of(end_us) if end_us is not None else "9999"
+        return [d for d in self.days() if lo <= d <= hi]
+
+    def path(self, day: str) -> Path:
+        if not _DAY_RE.match(day):
+            raise ValueError(f"not a day: {day!r}")
+        return self.root / day
+
+    def index(self, day: str, create: bool = False) -> tantivy.Index:
+        with self._lock:
+            idx = self._open.get(day)
+            if idx is not None:
+                return idx
+            path = self.path(day)
+            try:
+                if (path / "meta.json").exists():
+                    idx = tantivy.Index.open(str(path))
+                elif create:
+                    path.mkdir(parents=True, exist_ok=True)
+                    idx = tantivy.Index(schema.SCHEMA, path=str(path))
+                else:
+                    raise PartitionError(f"no partition for {day}")
+            except (ValueError, OSError) as e:
+                self.broken[day] = str(e)
+                raise PartitionError(f"partition {day} cannot be opened: {e}") from None
+            schema.register_tokenizers(idx)
+            self.broken.pop(day, None)
+            self._open[day] = idx
+            return idx
+
+    def forget(self, day: str) -> None:
+        with self._lock:
+            self._open.pop(day, None)
+
+    def drop(self, day: str) -> None:
+        """Remove a whole day: rename away (atomic), then delete."""
+        path = self.path(day)
+        self.forget(day)
+        if not path.exists():
+            return
+        trash = self.root / f".trash-{day}-{os.getpid()}"
+        os.replace(path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def clean_trash(self) -> None:
+        for p in self.root.glob(".trash-*"):
+            shutil.rmtree(p, ignore_errors=True)
+
+    def size(self, day: str) -> int:
+        return sum(f.stat().st_size for f in self.path(day).iterdir() if f.is_file())

@@ -1,0 +1,1 @@
+"""Load tests and benchmark corpora for the appliance (not part of the installed package)."""

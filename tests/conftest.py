@@ -1,0 +1,60 @@
+"""Shared fixtures: the real corpus beside the repo, and build trees made from it."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CORPUS = SHARED / "corpus" / "os-loganalyze"
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"the real corpus is not at {CORPUS}")
+    return CORPUS
+
+
+def write_build(
+    root: Path,
+    files: dict[str, bytes | Path],
+    *,
+    result: str = "FAILURE",
+    job: str = "tempest-full",
+    start: str = "2013-09-27T18:00:00",
+    voting: bool = True,
+    build_uuid: str | None = None,
+    **extra: Any,
+) -> Path:
+    """A build directory: ``build.json`` (Zuul record, legacy shape) + the given files."""
+    build_uuid = build_uuid or uuid.uuid4().hex
+    d = root / build_uuid
+    d.mkdir(parents=True)
+    rec = {
+        "uuid": build_uuid, "job_name": job, "result": result, "voting": voting,
+        "start_time": start, "end_time": start, "pipeline": "check", "project": "openstack/nova",
+        "branch": "master", "change": 12345, "patchset": "1", "ref": "refs/changes/45/12345/1",
+        "log_url": f"https://logs.example.org/{build_uuid[:7]}/", "nodeset": "ubuntu-jammy", **extra,
+    }  # fmt: skip
+    (d / "build.json").write_bytes(orjson.dumps(rec))
+    for name, content in files.items():
+        p = d / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, Path):
+            shutil.copyfile(content, p)
+        else:
+            p.write_bytes(gzip.compress(content) if name.endswith(".gz") else content)
+    return d
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,66 @@
+"""kill -9 during ingest, then the same command again: exactly one clean ingest's events."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from index.search import Searcher
+from index.store import Store
+
+from .conftest import write_build
+
+FILES = ["screen-c-api.txt.gz", "devstacklog.txt.gz", "syslog.txt.gz", "devstack@c-vol.service.log.txt"]
+
+
+def _run(data: Path, src: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "appliance.cli", "--data", str(data), "ingest", "--quiet", str(src)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True,
+    )  # fmt: skip
+
+
+def _state(data: Path) -> tuple[int, dict[int, int], int]:
+    store = Store(data)
+    try:
+        se = Searcher(store)
+        per = se.per_source("*")
+        keys = {s.key: per.get(s.id, 0) for s in store.catalog.sources()}
+        return se.count("*"), dict(sorted(keys.items())), len(store.catalog.pending())
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_then_rerun_equals_clean_ingest(tmp_path: Path, corpus: Path) -> None:
+    src = tmp_path / "src"
+    for i in range(4):
+        write_build(src, {f"logs/{f}": corpus / f for f in FILES}, build_uuid=f"{i:032x}")
+    env = {**os.environ, "APPLIANCE_COMMIT_EVERY_MB": "3", "APPLIANCE_WORKERS": "2"}
+    clean = tmp_path / "clean"
+    p = _run(clean, src, env)
+    assert p.wait(300) == 0, p.stderr.read() if p.stderr else ""
+    expected = _state(clean)
+    assert expected[0] > 100_000 and expected[2] == 0
+
+    rng = random.Random(7)
+    data = tmp_path / "crashed"
+    kills = 0
+    for _attempt in range(4):
+        p = _run(data, src, env)
+        time.sleep(rng.uniform(0.5, 4.0))
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            kills += 1
+        p.wait(60)
+    p = _run(data, src, env)
+    assert p.wait(300) == 0, p.stderr.read() if p.stderr else ""
+    assert kills >= 1, "the ingest finished before any kill: make the corpus bigger"
+    assert _state(data) == expected

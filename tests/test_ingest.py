@@ -1,0 +1,111 @@
+"""Ingest end to end on real files: counts, idempotence, dedupe, bad input, no traceback."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from appliance import config, ingest
+from index.search import Searcher
+from index.store import Store
+
+from .conftest import write_build
+
+
+def _ingest(data: Path, *paths: Path, **cfg_kw) -> ingest.Summary:
+    cfg = config.load(data_dir=data, **cfg_kw)
+    store = Store(data)
+    try:
+        return ingest.ingest(store, cfg, ingest.plan(list(paths)), progress=False)
+    finally:
+        store.close()
+
+
+def test_real_build_is_searchable_with_build_fields(tmp_path: Path, corpus: Path) -> None:
+    b = write_build(tmp_path / "in", {
+        "logs/screen-c-api.txt.gz": corpus / "screen-c-api.txt.gz",
+        "logs/devstack@c-vol.service.log.txt": corpus / "devstack@c-vol.service.log.txt",
+    })  # fmt: skip
+    s = _ingest(tmp_path / "data", b)
+    assert s.files == 2 and not s.errors
+    raw = gzip.decompress((corpus / "screen-c-api.txt.gz").read_bytes())
+    assert s.lines == raw.count(b"\n") + 14
+    store = Store(tmp_path / "data")
+    se = Searcher(store)
+    assert se.count("*") == s.events
+    assert se.count('build_status:FAILURE AND filename:"logs/screen-c-api.txt"') > 1000
+    assert se.count('tags:"screen-c-api.txt"') == se.count('filename:"logs/screen-c-api.txt"')
+    page = se.search('message:"cannot switch to a different thread"', limit=5)
+    assert page.total >= 1
+    hit = se.fetch(page.hits)[0]
+    assert any(b"cannot switch to a different thread" in line for line in hit.lines)
+
+
+def test_second_ingest_is_idempotent_and_identical_files_are_stored_once(tmp_path: Path, corpus: Path) -> None:
+    f = {"logs/screen-c-api.txt.gz": corpus / "screen-c-api.txt.gz"}
+    b1 = write_build(tmp_path / "in", f, build_uuid="a" * 32)
+    first = _ingest(tmp_path / "data", b1)
+    again = _ingest(tmp_path / "data", b1)
+    assert again.files == 0 and again.unchanged == 1
+    b2 = write_build(tmp_path / "in", f, build_uuid="b" * 32)
+    _ingest(tmp_path / "data", b2)
+    store = Store(tmp_path / "data")
+    assert Searcher(store).count("*") == 2 * first.events
+    assert len(list(store.archive.blobs())) == 1
+
+
+def test_bad_input_is_reported_and_the_rest_goes_in(tmp_path: Path) -> None:
+    good = b"".join(b"2024-02-13 10:00:%02d.000 | line %d\n" % (i, i) for i in range(50))
+    corrupt = bytearray(gzip.compress(good * 20))
+    corrupt[len(corrupt) // 2 : len(corrupt) // 2 + 16] = b"\xff" * 16
+    files = {
+        "good.txt": good,
+        "corrupt.txt.gz": bytes(corrupt),
+        "truncated.txt.gz": gzip.compress(good)[:-30],
+        "junk.bin.txt": bytes(range(256)) * 64,
+        "latin1.txt": b"2024-02-13 10:00:00.000 | caf\xe9 cr\xe8me\n",
+        "huge.txt": b"2024-02-13 10:00:00.000 | " + b"x" * (10 << 20) + b"\nnext\n",
+        "badts.txt": b"2024-02-13 10:00:00.000 | ok\n2024-13-45 10:00:00.000 | bad month\n",
+    }
+    b = write_build(tmp_path / "in", files, start="2024-02-13T09:00:00")
+    s = _ingest(tmp_path / "data", b)
+    text = "\n".join(s.warnings)
+    assert "corrupt.txt" in text and "truncated.txt" in text
+    assert any(p.endswith("junk.bin.txt") and "binary" in why for p, why in s.skipped)
+    assert not s.errors
+    store = Store(tmp_path / "data")
+    se = Searcher(store)
+    assert se.count('filename:"good.txt"') == 50
+    assert se.count('filename:"truncated.txt"') > 0
+    assert se.count('filename:"corrupt.txt"') > 0
+    assert se.count("flags:invalid_utf8") == 1
+    assert se.count("flags:truncated") == 1
+    assert se.count("flags:bad_timestamp") == 1
+    assert se.count('message:"bad month"') == 1
+
+
+def test_cli_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "--data", str(tmp_path / "d"), "ingest", str(tmp_path / "missing")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr and "missing" in r.stderr
+    r = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "--data", str(tmp_path / "d"), "search", "message:(unclosed"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "column" in r.stderr
+
+
+@pytest.mark.parametrize("keep_debug", [True, False])
+def test_debug_events_kept_by_default_dropped_by_switch(tmp_path: Path, corpus: Path, keep_debug: bool) -> None:
+    b = write_build(tmp_path / "in", {"logs/screen-c-api.txt.gz": corpus / "screen-c-api.txt.gz"})
+    s = _ingest(tmp_path / "data", b, keep_debug=keep_debug)
+    n = Searcher(Store(tmp_path / "data")).count("loglevel:DEBUG")
+    assert (n > 0) == keep_debug
+    assert (s.dropped_debug > 0) == (not keep_debug)

@@ -1,0 +1,145 @@
+"""The log viewer and raw downloads: anchors, levels, escaping, byte-exact raw, no traversal."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests import web_fixtures as wf
+from web import logview
+from web.security import CSP
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
+    with TestClient(wf.app(wf.data(tmp_path_factory))) as c:
+        yield c
+
+
+URL = f"/logs/{wf.FAILED}/{wf.API_LOG}"
+
+
+def test_viewer_has_every_line_anchored(client: TestClient) -> None:
+    r = client.get(URL)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert r.headers["content-security-policy"] == CSP
+    n = len(wf.api_log_failed().splitlines())
+    ids = re.findall(r'<div class="[^"]*" id="L(\d+)"><a href="#L\1">\1</a>', r.text)
+    assert list(map(int, ids)) == list(range(1, n + 1))
+    assert r.text.rstrip().endswith("</html>")
+
+
+def test_viewer_levels_and_traceback_block(client: TestClient) -> None:
+    html = client.get(URL).text
+    cls = {n: c for c, n in re.findall(r'<div class="([^"]*)" id="L(\d+)"', html)}
+    assert cls["1"] == "d" and cls["2"] == "i" and cls["3"] == "w" and cls["4"] == "e"
+    assert cls["5"] == "e tb tb0"
+    assert cls["6"] == cls["7"] == cls["8"] == "e tb"
+    assert cls["9"] == "i"
+
+
+def test_viewer_escapes_log_text(client: TestClient) -> None:
+    html = client.get(URL).text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; and &lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/app.js" defer>', '<script src="/static/logs.js">']
+    assert f'href="/discover?q=build_uuid%3A%22{wf.FAILED}%22' in html
+
+
+@pytest.mark.parametrize("path", [f"/raw/{wf.FAILED}/{wf.API_LOG}", f"{URL}?raw=1"])
+def test_raw_download_is_byte_exact(client: TestClient, path: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    r = client.get(path)
+    assert r.status_code == 200
+    assert r.content == (wf.data(tmp_path_factory).logs / wf.FAILED / wf.API_LOG).read_bytes()
+    assert r.headers["content-type"].startswith("text/plain")
+    assert 'attachment; filename="screen-n-api.txt"' in r.headers["content-disposition"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_unknown_logs_are_404(client: TestClient) -> None:
+    for path in (f"/logs/{wf.FAILED}/nope.txt", "/logs/unknown/job-output.txt", f"/raw/{wf.PASSED}/{wf.CONSOLE}"):
+        r = client.get(path)
+        assert r.status_code == 404 and r.headers["content-security-policy"] == CSP
+
+
+TRAVERSALS = [
+    "/logs/x/../../etc/passwd",
+    "/logs/x/%2e%2e/%2e%2e/etc/passwd",
+    "/logs/x/..%2f..%2f..%2fetc%2fpasswd",
+    "/logs/%2e%2e/%2e%2e%2fetc/passwd",
+    f"/logs/{wf.FAILED}/../../../../etc/passwd",
+    f"/logs/{wf.FAILED}/controller/logs/%2e%2e%2f%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    f"/logs/{wf.FAILED}//etc/passwd",
+    "/raw/x/../../etc/passwd",
+    "/raw/..%252f..%252fetc/passwd",
+    f"/logs/{wf.FAILED}/%00../etc/passwd",
+]
+
+
+def _asgi_get(app: object, raw: str) -> tuple[int, bytes]:
+    """Send ``raw`` to the app exactly as written (an HTTP client would normalize dots)."""
+    from urllib.parse import unquote
+
+    path, _, query = raw.partition("?")
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": unquote(path), "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
+        "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 1), "server": ("testserver", 80),
+    }  # fmt: skip
+    out: dict[str, object] = {"body": b""}
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(msg: dict[str, object]) -> None:
+        if msg["type"] == "http.response.start":
+            out["status"] = msg["status"]
+        elif msg["type"] == "http.response.body":
+            out["body"] = out["body"] + msg.get("body", b"")  # type: ignore[operator]
+
+    asyncio.run(app(scope, receive, send))  # type: ignore[operator]
+    return out["status"], out["body"]  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("raw", TRAVERSALS)
+def test_path_traversal_is_404(client: TestClient, raw: str) -> None:
+    status, body = _asgi_get(client.app, raw)
+    assert status == 404, raw
+    assert b"root:" not in body
+    r = client.get(raw)  # and through a normalizing client too
+    assert r.status_code == 404 and b"root:" not in r.content
+
+
+def test_stream_lines_is_independent_of_chunking() -> None:
+    text = wf.api_log_failed().encode()
+    whole = "".join(logview.stream_lines([text]))
+    for size in (1, 7, 100, 4096):
+        pieces = [text[i : i + size] for i in range(0, len(text), size)]
+        assert "".join(logview.stream_lines(pieces)) == whole
+
+
+def test_bare_python_traceback_is_a_block() -> None:
+    lines = [
+        "some output",
+        "Traceback (most recent call last):",
+        '  File "x.py", line 1, in <module>',
+        "    boom()",
+        "ValueError: nope",
+        "after",
+    ]
+    c = logview.Classifier()
+    classes = [c.classify(t) for t in lines]
+    assert classes == ["n", "n tb tb0", "n tb", "n tb", "n tb", "n"]
+
+
+def test_real_journal_traceback_is_one_block(corpus) -> None:  # noqa: ANN001 - conftest fixture
+    lines = (corpus / "devstack@c-vol.service.log.txt").read_text().splitlines()
+    c = logview.Classifier()
+    classes = [c.classify(t) for t in lines]
+    start = next(i for i, t in enumerate(lines) if "Traceback (most recent call last)" in t)
+    block = [i for i, k in enumerate(classes) if "tb" in k.split()]
+    assert block == list(range(start, start + len(block)))
+    assert "cannot switch to a different thread" in lines[block[-1]]

@@ -1,0 +1,79 @@
+"""The recheck pages and their JSON twins, on the built-in demo data (known failures)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests import web_fixtures as wf
+from web.security import CSP
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
+    with TestClient(wf.app(wf.demo_data(tmp_path_factory))) as c:
+        yield c
+
+
+def test_status_page_and_twin(client: TestClient) -> None:
+    data = client.get("/recheck.json").json()
+    shown = [b for b in data["bugs"] if not b["suppress_graph"]]
+    assert shown and any(b["fails"] for b in shown)
+    r = client.get("/recheck")
+    assert r.status_code == 200 and r.headers["content-security-policy"] == CSP
+    rows = re.findall(r'<tr id="bug-([^"]+)">', r.text)
+    assert rows == [b["bug"] for b in shown]  # the engine's order: most recent failures first
+    for b in shown:
+        assert f'href="https://bugs.launchpad.net/bugs/{b["bug"]}"' in r.text
+        assert b["discover_url"].replace("&", "&amp;") in r.text
+    hit = next(b for b in shown if b["hits"])
+    row = r.text.split(f'<tr id="bug-{hit["bug"]}">')[1].split("</tr>")[0]
+    assert '<svg class="spark"' in row and "<rect class=" in row
+
+
+def test_uncategorized_page_and_twin(client: TestClient) -> None:
+    data = client.get("/recheck/uncategorized.json").json()
+    page = client.get("/recheck/uncategorized").text
+    uuids = [b["build_uuid"] for j in data["jobs"] for b in j["builds"]]
+    assert len(uuids) == data["count"] > 0
+    assert re.findall(r'<a href="/recheck/builds/([0-9a-f]+)">', page) == uuids
+    for j in data["jobs"]:  # newest first within a job
+        times = [b["time_us"] for b in j["builds"]]
+        assert times == sorted(times, reverse=True)
+
+
+def test_build_page_shows_matching_lines(client: TestClient) -> None:
+    bug = next(b for b in client.get("/recheck.json").json()["bugs"] if b["fails"])
+    hits = client.get("/discover.json", params={"q": bug["query"], "from": "now-10d", "size": 200}).json()["hits"]
+    for uuid in dict.fromkeys(h["build_uuid"] for h in hits):
+        c = client.get(f"/recheck/builds/{uuid}.json").json()
+        if bug["bug"] in c["bugs"]:
+            break
+    else:
+        pytest.fail(f"no build classified as {bug['bug']}")
+    page = client.get(f"/recheck/builds/{uuid}").text
+    assert f'<section class="match" id="bug-{bug["bug"]}">' in page
+    match = next(m for m in c["matches"] if m["bug"] == bug["bug"])
+    link = match["events"][0]["link"]
+    assert f'href="{link}"' in page
+    path, _, anchor = link.partition("#")
+    viewer = client.get(path)
+    assert viewer.status_code == 200 and f'id="{anchor.split("-")[0]}"' in viewer.text
+
+
+def test_errors(client: TestClient) -> None:
+    assert client.get("/recheck/builds/doesnotexist").status_code == 404
+    assert client.get("/recheck/builds/doesnotexist.json").json()["status"] == 404
+    assert client.get("/recheck", params={"days": "x"}).status_code == 400
+    assert client.post("/recheck").status_code == 405
+
+
+def test_links_from_data_are_only_http_or_local() -> None:
+    from web.render import safe_url
+
+    assert safe_url("javascript:alert(1)") == "#" and safe_url(" JaVaScRiPt:x") == "#"
+    assert safe_url("data:text/html,x") == "#" and safe_url("//evil.example/x") == "#"
+    assert safe_url("https://logs.example.org/a/") == "https://logs.example.org/a/"
+    assert safe_url("/logs/a/b#L3") == "/logs/a/b#L3"

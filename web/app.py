@@ -1,0 +1,73 @@
+"""The Starlette application: UI pages, their JSON twins and the APIs, over one data dir.
+
+Each module of :data:`ROUTE_MODULES` holds one feature's routes (a ``routes`` list); the
+app is just their sum plus the middleware every response needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from appliance.config import Config
+
+from .services import Services
+
+ROUTE_MODULES = (
+    "web.routes.health",
+    "web.routes.discover",
+    "web.routes.logs",
+    "web.routes.recheck",
+    "web.routes.recheck_api",
+    "web.routes.status",
+    "web.routes.es",
+)
+
+
+def _routes() -> list[BaseRoute]:
+    out: list[BaseRoute] = []
+    for name in ROUTE_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue
+        out.extend(mod.routes)
+    return out
+
+
+def create_app(cfg: Config, services: Services | None = None) -> Starlette:
+    svc = services or Services.open(cfg)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for hook in STARTUP_HOOKS:
+            _call(hook, svc)
+        try:
+            yield
+        finally:
+            svc.close()  # on SIGTERM too: sources stop, the writer commits
+
+    app = Starlette(routes=_routes(), lifespan=lifespan)
+    app.state.services = svc
+    return app
+
+
+STARTUP_HOOKS: tuple[str, ...] = ()
+"""``module:function(services)`` run at startup (e.g. the spool watcher, the Zuul poller)."""
+
+
+def _call(spec: str, svc: Services) -> None:
+    mod, _, fn = spec.partition(":")
+    try:
+        module = importlib.import_module(mod)
+    except ModuleNotFoundError as e:
+        if e.name != mod:
+            raise
+        return
+    getattr(module, fn)(svc)

@@ -1,0 +1,99 @@
+"""The log viewer and raw downloads, straight from the archive.
+
+A path is only ever a catalog key (``<build_uuid>/<filename>``), never joined to a
+filesystem path, so ``..`` and friends can only miss (404). The page streams: its head
+goes out at once, then the file frame by frame, so a 50 MB log starts showing at once.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from index.archive import ArchiveError
+from index.catalog import Source
+
+from .. import logview
+from ..errors import guarded, not_found
+from ..render import render_text
+from ..security import SECURE
+from ..services import services
+from ..state import build_url
+
+SHOWN_FIELDS = ("build_name", "build_status", "build_queue", "project", "build_change", "build_patchset", "build_node")
+
+
+def _source(request: Request) -> Source:
+    uuid = request.path_params["build"]
+    path = request.path_params["path"]
+    src = services(request).store.catalog.by_key(f"{uuid}/{path}")
+    if src is None or src.state != "done":
+        raise not_found(f"{uuid}/{path}")
+    return src
+
+
+def _raw(request: Request, src: Source) -> Response:
+    archive = services(request).store.archive
+    try:
+        info = archive.info(src.sha256)
+    except ArchiveError:
+        raise not_found("the archived file") from None
+    name = posixpath.basename(str(src.attrs.get("filename", "log.txt"))) or "log.txt"
+    ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    headers = {
+        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}",
+        "Content-Length": str(info.size),
+    }
+    return StreamingResponse(archive.stream(src.sha256), media_type="text/plain; charset=utf-8", headers=headers)
+
+
+def _page(request: Request, src: Source) -> Iterator[str]:
+    archive = services(request).store.archive
+    uuid, filename = str(src.attrs.get("build_uuid", "")), str(src.attrs.get("filename", ""))
+    head = render_text(
+        "logs_head.html",
+        title=filename,
+        uuid=uuid,
+        filename=filename,
+        attrs=[(k, src.attrs[k]) for k in SHOWN_FIELDS if k in src.attrs],
+        lines=src.info.get("lines"),
+        size=src.info.get("bytes"),
+        build_url=build_url(uuid),
+        raw_url=f"/raw/{quote(uuid, safe='')}/{quote(filename)}",
+    )
+
+    def body() -> Iterator[str]:
+        yield head
+        try:
+            yield from logview.stream_lines(archive.stream(src.sha256))
+        except ArchiveError:
+            yield '<p class="err">The archived file is damaged; the server log has the details.</p>'
+        yield render_text("logs_foot.html")
+
+    return body()
+
+
+@guarded
+async def log_view(request: Request) -> Response:
+    src = await run_in_threadpool(_source, request)
+    if request.query_params.get("raw") not in (None, "", "0"):
+        return _raw(request, src)
+    return StreamingResponse(_page(request, src), media_type="text/html; charset=utf-8")
+
+
+@guarded
+async def raw(request: Request) -> Response:
+    src = await run_in_threadpool(_source, request)
+    return _raw(request, src)
+
+
+routes: list[BaseRoute] = [
+    Route("/logs/{build}/{path:path}", log_view, methods=["GET"], middleware=SECURE),
+    Route("/raw/{build}/{path:path}", raw, methods=["GET"], middleware=SECURE),
+]

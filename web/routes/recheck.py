@@ -1,0 +1,145 @@
+"""The recheck pages: known bugs and how often they hit, failures no signature explains,
+and one build's classification — elastic-recheck's status pages on the recheck engine.
+
+Every page has a JSON twin (``.json``) with the engine's own ``as_dict()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from appliance.recheck.engine import RecheckEngine, engine_for
+
+from .. import spark
+from ..errors import HTTPError, guarded, not_found
+from ..render import render
+from ..security import SECURE
+from ..services import services
+from ..state import build_url
+
+
+def engine(request: Request) -> RecheckEngine:
+    """The process's one engine (``services.extras["recheck"]``, shared with the API)."""
+    return engine_for(services(request))
+
+
+def _days(request: Request) -> int:
+    try:
+        d = int(request.query_params.get("days", "10"))
+    except ValueError:
+        raise HTTPError(400, "days: not a number") from None
+    if not 1 <= d <= 60:
+        raise HTTPError(400, "days: between 1 and 60")
+    return d
+
+
+def _behind(seconds: float | None) -> str:
+    if seconds is None:
+        return "nothing indexed yet"
+    s = int(seconds)
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s // 60} min"
+    if s < 172800:
+        return f"{s // 3600} h"
+    return f"{s // 86400} days"
+
+
+# -- status ------------------------------------------------------------------------------
+
+
+@guarded
+async def status_json(request: Request) -> Response:
+    eng, days = engine(request), _days(request)
+    g = await run_in_threadpool(eng.graph, days)
+    d = g.as_dict()
+    d["errors"] = [e.as_dict() for e in eng.signatures.errors]
+    return JSONResponse(d)
+
+
+@guarded
+async def status_page(request: Request) -> Response:
+    eng, days = engine(request), _days(request)
+    g = await run_in_threadpool(eng.graph, days)
+    rows: list[dict[str, Any]] = []
+    for b in g.bugs:
+        if b.suppress_graph:
+            continue
+        jobs = sorted(b.jobs.items(), key=lambda kv: (-kv[1].fails, -kv[1].hits, kv[0]))[:4]
+        rows.append({"b": b, "rects": spark.stacked(b.series, g.hours), "jobs": jobs, "queues": sorted(b.queues.items())})
+    return render(
+        "recheck.html", title="Recheck", g=g, rows=rows, days=days,
+        errors=list(eng.signatures.errors), behind=_behind(g.lag.behind_s),
+        hidden=sum(1 for b in g.bugs if b.suppress_graph), bin_h=max(1, -(-len(g.hours) // spark.BINS)),
+    )  # fmt: skip
+
+
+# -- uncategorized ---------------------------------------------------------------------------
+
+
+def _voting_only(request: Request) -> bool:
+    return request.query_params.get("nonvoting", "") in ("", "0")
+
+
+@guarded
+async def uncategorized_json(request: Request) -> Response:
+    eng, days = engine(request), _days(request)
+    u = await run_in_threadpool(lambda: eng.uncategorized(days, voting_only=_voting_only(request)))
+    return JSONResponse(u.as_dict())
+
+
+@guarded
+async def uncategorized_page(request: Request) -> Response:
+    eng, days = engine(request), _days(request)
+    voting_only = _voting_only(request)
+    u = await run_in_threadpool(lambda: eng.uncategorized(days, voting_only=voting_only))
+    return render(
+        "uncategorized.html", title="Uncategorized failures", u=u, days=days, voting_only=voting_only,
+        build_url=build_url,
+    )  # fmt: skip
+
+
+# -- one build -------------------------------------------------------------------------------
+
+
+async def _classify(request: Request) -> Any:
+    eng = engine(request)
+    ref = request.path_params["uuid"]
+    c = await run_in_threadpool(lambda: eng.classify(ref, max_events=10))
+    if not c.found:
+        raise not_found(f"build {ref}")
+    return c
+
+
+@guarded
+async def build_json(request: Request) -> Response:
+    return JSONResponse((await _classify(request)).as_dict())
+
+
+@guarded
+async def build_page(request: Request) -> Response:
+    c = await _classify(request)
+    return render(
+        "recheck_build.html", title=f"Build {c.build_uuid[:7]}", c=c,
+        fields=sorted(c.build.items()), build_url=build_url(c.build_uuid),
+    )  # fmt: skip
+
+
+def _get(path: str, endpoint: Any) -> Route:
+    return Route(path, endpoint, methods=["GET"], middleware=SECURE)
+
+
+routes: list[BaseRoute] = [
+    _get("/recheck", status_page),
+    _get("/recheck.json", status_json),
+    _get("/recheck/uncategorized", uncategorized_page),
+    _get("/recheck/uncategorized.json", uncategorized_json),
+    _get("/recheck/builds/{uuid}.json", build_json),
+    _get("/recheck/builds/{uuid}", build_page),
+]

@@ -1,0 +1,53 @@
+"""What every route needs, built once per process: config, store, searcher, recheck.
+
+Routes reach it as ``request.app.state.services``; nothing else is global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+
+from appliance.config import Config
+from appliance.service import IngestService
+from index.search import Searcher
+from index.store import Store
+
+
+@dataclass
+class Services:
+    config: Config
+    store: Store
+    searcher: Searcher
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Feature objects (the recheck engine, the ingest service...) keyed by name."""
+
+    @classmethod
+    def open(cls, config: Config) -> Services:
+        store = Store(config.data_dir)
+        return cls(config, store, Searcher(store, timeout_s=config.query_timeout_s))
+
+    @property
+    def ingest(self) -> IngestService:
+        """The process's one writer, started on first use (reads never need it)."""
+        svc = self.extras.get("ingest")
+        if svc is None:
+            svc = self.extras["ingest"] = IngestService(
+                self.store, heap_bytes=self.config.writer_heap_mb * 1_000_000
+            )
+        return svc
+
+    def close(self) -> None:
+        """Stop every feature object that runs (sources, then the writer: it commits)."""
+        for name, obj in reversed(list(self.extras.items())):
+            stop = getattr(obj, "stop", None)
+            if callable(stop) and name != "ingest":
+                stop()
+        if "ingest" in self.extras:
+            self.extras["ingest"].stop()
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
