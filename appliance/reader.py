@@ -27,30 +27,47 @@ def read_log(path: Path) -> tuple[bytes, str | None]:
 
 
 def _gunzip(data: bytes) -> tuple[bytes, str | None]:
-    out: list[bytes] = []
+    done: list[bytes] = []  # output of complete gzip members
     pos = 0
     while pos < len(data):
         d = zlib.decompressobj(wbits=31)
         start = pos
+        member: list[bytes] = []
         try:
             while pos < len(data) and not d.eof:
-                out.append(d.decompress(data[pos : pos + _CHUNK]))
+                member.append(d.decompress(data[pos : pos + _CHUNK]))
                 pos += _CHUNK
-            out.append(d.flush())
+            member.append(d.flush())
         except zlib.error as e:
-            got = sum(map(len, out))
-            return b"".join(out), f"corrupt gzip near compressed byte {start}: {e}; kept the {got} bytes before it"
+            kept, where = _salvage(data[start:])
+            out = b"".join(done) + kept
+            return out, f"corrupt gzip near compressed byte {start + where}: {e}; kept the {len(out)} bytes before it"
+        done.extend(member)
         if not d.eof:
-            got = sum(map(len, out))
-            return b"".join(out), f"truncated gzip: the stream ends early; kept {got} bytes"
+            out = b"".join(done)
+            return out, f"truncated gzip: the stream ends early; kept {len(out)} bytes"
         pos = len(data) - len(d.unused_data)
         rest = d.unused_data
         if not rest.strip(b"\x00"):
             break
         if rest[:2] != GZIP_MAGIC:
-            got = sum(map(len, out))
-            return b"".join(out), f"{len(rest)} bytes of trailing garbage after the gzip stream ignored; kept {got} bytes"
-    return b"".join(out), None
+            out = b"".join(done)
+            return out, f"{len(rest)} bytes of trailing garbage after the gzip stream ignored; kept {len(out)} bytes"
+    return b"".join(done), None
+
+
+def _salvage(member: bytes, step: int = 64) -> tuple[bytes, int]:
+    """Decompress a damaged member in small steps: everything before the damage."""
+    d = zlib.decompressobj(wbits=31)
+    out: list[bytes] = []
+    pos = 0
+    try:
+        while pos < len(member):
+            out.append(d.decompress(member[pos : pos + step]))
+            pos += step
+    except zlib.error:
+        pass
+    return b"".join(out), pos
 
 
 def _unzstd(data: bytes) -> tuple[bytes, str | None]:

@@ -41,6 +41,7 @@ class Partitions:
         self.root.mkdir(parents=True, exist_ok=True)
         self._open: dict[str, tantivy.Index] = {}
         self._lock = threading.Lock()
+        self._seen: dict[str, int] = {}
         self.broken: dict[str, str] = {}
         """Days whose index failed to open, with the error (reported by stats/status)."""
 
@@ -81,9 +82,22 @@ class Partitions:
             self._open[day] = idx
             return idx
 
+    def searcher(self, day: str) -> tantivy.Searcher:
+        """A searcher that sees the latest commit (tantivy-py only reloads after a delay)."""
+        idx = self.index(day)
+        try:
+            stamp = (self.path(day) / "meta.json").stat().st_mtime_ns
+        except FileNotFoundError:
+            raise PartitionError(f"partition {day} is gone") from None
+        if self._seen.get(day) != stamp:
+            idx.reload()
+            self._seen[day] = stamp
+        return idx.searcher()
+
     def forget(self, day: str) -> None:
         with self._lock:
             self._open.pop(day, None)
+            self._seen.pop(day, None)
 
     def drop(self, day: str) -> None:
         """Remove a whole day: rename away (atomic), then delete."""

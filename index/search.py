@@ -129,7 +129,7 @@ class Searcher:
     def _searchers(self, days: list[str]) -> Iterable[tuple[str, tantivy.Searcher]]:
         for day in days:
             try:
-                yield day, self.store.partitions.index(day).searcher()
+                yield day, self.store.partitions.searcher(day)
             except PartitionError:
                 continue  # reported by stats/status; the other days still serve
 

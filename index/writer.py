@@ -211,9 +211,7 @@ class Writer:
             for d, n in days.items():
                 by_day.setdefault(d, {})[sid] = n
         for day, expect in by_day.items():
-            idx = self.partitions.index(day)
-            idx.reload()
-            searcher = idx.searcher()
+            searcher = self.partitions.searcher(day)
             q = tantivy.Query.term_set_query(schema.SCHEMA, schema.FILE_ID, sorted(expect))
             got = searcher.aggregate(q, {"f": {"terms": {"field": schema.FILE_ID, "size": len(expect) + 1}}})
             counts = {int(b["key"]): b["doc_count"] for b in got["f"]["buckets"]}

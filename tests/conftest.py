@@ -51,7 +51,8 @@ def write_build(
         if isinstance(content, Path):
             shutil.copyfile(content, p)
         else:
-            p.write_bytes(gzip.compress(content) if name.endswith(".gz") else content)
+            gz = name.endswith(".gz") and content[:2] != b"\x1f\x8b"
+            p.write_bytes(gzip.compress(content) if gz else content)
     return d
 
 

@@ -220,6 +220,17 @@ def test_script_lines_never_run_in_discover(server: str, page: tuple[object, Wat
     assert w.dialogs == []
 
 
+def test_bad_query_shows_where(server: str, page: tuple[object, Watch]) -> None:
+    pg, w = page
+    resp = pg.goto(f"{server}/discover?{RANGE_QS}&q=message:(timed OR out")
+    assert resp.status == 400
+    assert "Expected ')'" in pg.inner_text("#qerr")
+    assert pg.input_value("#q") == "message:(timed OR out"
+    shot(pg, "discover-error")
+    assert all("status of 400" in e for e in w.errors)  # the page's own status, nothing else
+    w.errors.clear()
+
+
 def test_export_downloads_every_hit(server: str, page: tuple[object, Watch]) -> None:
     pg, _ = page
     pg.goto(f"{server}/discover?{RANGE_QS}&q=nova")

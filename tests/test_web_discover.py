@@ -91,7 +91,9 @@ def test_bad_query_is_400_with_message(client: TestClient) -> None:
     assert r.status_code == 400
     assert 'class="qerr"' in r.text and "Traceback" not in r.text
     j = get(client, "/discover.json", q="message:(a OR b")
-    assert j.status_code == 400 and j.json()["error"]
+    assert j.status_code == 400 and j.json()["error"] and j.json()["column"] == len("message:(a OR b") + 1
+    caret = get(client, q="message:(a OR b").text
+    assert "<pre>message:(a OR b\n" + " " * len("message:(a OR b") + "^</pre>" in caret
     for path in ("/discover.csv", "/discover.ndjson"):
         assert get(client, path, q="(((").status_code == 400
     bad_time = client.get("/discover.json", params={"from": "yesterday-ish"})

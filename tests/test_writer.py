@@ -65,7 +65,7 @@ def test_uncommitted_sources_are_rolled_back_by_the_next_writer(tmp_path: Path) 
         w._commit_day(day)
     w._dirty.clear()
     w.abandon()
-    assert Searcher(store).count("*") == 15, "the half-done source is visible before recovery"
+    assert Searcher(store).count("*") == 20, "the half-done source is visible before recovery"
     w2 = store.writer()
     assert w2.recovered == [2]
     assert Searcher(store).count("*") == 10
