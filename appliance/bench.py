@@ -96,12 +96,15 @@ def _corpus(args: argparse.Namespace) -> Path:
     target = args.out / f"corpus-{args.lines}"
     if (target / "manifest.jsonl").exists():
         return target
+    repo = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(repo))  # loadtests/ sits beside the packages in a checkout
     try:
         from loadtests import corpus
     except ImportError:
         raise SystemExit("bench: pass --corpus DIR, or run from the repository (loadtests.corpus generates one)") from None
     print(f"generating a corpus of {args.lines:,} lines in {target} ...", file=sys.stderr)
-    corpus.generate(target, lines=args.lines, builds=None, days=10)
+    source = repo.parent / "shared" / "corpus" / "os-loganalyze"
+    corpus.generate(target, lines=args.lines, builds=None, days=10, source=source)
     return target
 
 

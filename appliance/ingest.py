@@ -153,6 +153,8 @@ def plan(
                 if f != root / "build.json"  # the build's record, not one of its logs
             ]
             out.append(Build(root, fields, start, files))
+    # Oldest first: consecutive builds then share day partitions (fewer writer switches).
+    out.sort(key=lambda b: b.start_us or 0)
     return out
 
 

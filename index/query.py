@@ -348,7 +348,7 @@ def _term(field: str, value: str, ctx: _Ctx) -> tantivy.Query:
         return _ts_range(t, _date(value, ctx, True) if len(value) <= 10 else t + 999, ctx)
     if field in schema.NUMERIC_EVENT_FIELDS:
         n = _uint(field, value, ctx)
-        return Q.term_query(SCHEMA, field, n)
+        return Q.range_query(SCHEMA, field, tantivy.FieldType.Unsigned, n, n)
     if field in schema.EVENT_KEYWORDS:
         return Q.term_query(SCHEMA, field, value)
     return _source(field, SourceMatch("term", value), ctx)

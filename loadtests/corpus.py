@@ -47,7 +47,7 @@ from typing import Any
 
 from appliance import demo
 
-DEFAULT_SOURCE = Path("/work/shared/corpus/os-loganalyze")
+DEFAULT_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "os-loganalyze"
 MONTHS = demo.MONTHS
 _MONTH_NO = {m.encode(): i + 1 for i, m in enumerate(MONTHS)}
 _YEARLESS = 2016

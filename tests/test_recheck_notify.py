@@ -46,7 +46,7 @@ def server() -> Iterator[Recorder]:
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     rec.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     t.start()
     yield rec
     httpd.shutdown()
@@ -138,7 +138,7 @@ def test_not_configured_sends_nothing_but_dry_run_still_shows(server: Recorder) 
 
 
 def test_server_errors_are_retried_and_client_errors_are_not(server: Recorder) -> None:
-    n = Notifier(NotifySettings(webhook_url=server.url + "/hook", retries=2))
+    n = Notifier(NotifySettings(webhook_url=server.url + "/hook", retries=2, backoff_s=0.01))
     server.statuses = [503, 500]
     res = n.notify(classification(("1284371", False)))
     assert res.ok and len(server.requests) == 3

@@ -115,10 +115,11 @@ def test_path_traversal_is_404(client: TestClient, raw: str) -> None:
 
 def test_stream_lines_is_independent_of_chunking() -> None:
     text = wf.api_log_failed().encode()
-    whole = "".join(logview.stream_lines([text]))
+    whole = "".join(logview.stream_lines([text], chunk_lines=7))
+    assert whole.count('<section class="chunk">') == -(-len(text.splitlines()) // 7)
     for size in (1, 7, 100, 4096):
         pieces = [text[i : i + size] for i in range(0, len(text), size)]
-        assert "".join(logview.stream_lines(pieces)) == whole
+        assert "".join(logview.stream_lines(pieces, chunk_lines=7)) == whole
 
 
 def test_bare_python_traceback_is_a_block() -> None:

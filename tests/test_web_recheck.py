@@ -39,6 +39,8 @@ def test_uncategorized_page_and_twin(client: TestClient) -> None:
     uuids = [b["build_uuid"] for j in data["jobs"] for b in j["builds"]]
     assert len(uuids) == data["count"] > 0
     assert re.findall(r'<a href="/recheck/builds/([0-9a-f]+)">', page) == uuids
+    logs = re.findall(r'<a class="to-log" href="(/logs/[^"]+)">', page)
+    assert len(logs) == len(uuids) and all(client.get(u).status_code == 200 for u in logs[:3])
     for j in data["jobs"]:  # newest first within a job
         times = [b["time_us"] for b in j["builds"]]
         assert times == sorted(times, reverse=True)

@@ -20,9 +20,7 @@ import pytest
 
 from appliance import config
 from appliance.recheck.engine import RecheckEngine
-from appliance.recheck.notify import Notifier, NotifySettings
 from appliance.recheck.signatures import SignatureSet
-from appliance.service import IngestService
 from appliance.sources.zuul import ZuulPoller, ZuulSettings, manifest_files
 from index.search import Searcher
 from index.store import Store
@@ -97,7 +95,9 @@ def zuul() -> Iterator[FakeZuul]:
     z = FakeZuul()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(z))
     z.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     yield z
     httpd.shutdown()
     httpd.server_close()
@@ -286,30 +286,42 @@ def test_late_finishing_build_with_older_id_is_not_missed(zuul: FakeZuul, setup:
     )  # e only once
 
 
-def test_through_the_ingest_service_with_a_webhook_and_a_thread(
-    zuul: FakeZuul, setup: tuple
-) -> None:
-    cfg, store, sigdir = setup
+def test_serve_hook_polls_through_the_ingest_service_and_notifies(zuul: FakeZuul, setup: tuple) -> None:
+    """``appliance serve``'s startup hook: the poller thread ingests through the one
+    writer, classifies with the process's engine and posts to the configured webhook."""
+    from appliance.sources.zuul import start_from_services
+    from web.services import Services
+
+    cfg, store, _ = setup
+    store.close()
     rec = add_build(zuul, "v10", 1, uuid="9" * 32)
-    service = IngestService(store)
-    engine = RecheckEngine(store, signatures=SignatureSet(sigdir), cache_ttl_s=0)
-    notifier = Notifier(NotifySettings(webhook_url=zuul.url + "/hook"))
-    p = ZuulPoller(cfg, store, settings=settings(cfg, notify=True, poll_interval_s=0.2), submit=service.submit,
-                   engine=engine, notifier=notifier)  # fmt: skip
-    p.start()
+    extra = {"zuul_notify": True, "notify_webhook_url": zuul.url + "/hook", "zuul_poll_interval_s": 0.2,
+             "zuul_rate_per_s": 500.0}  # fmt: skip
+    services = Services.open(replace(cfg, extra=extra))
+    p = start_from_services(services)
+    assert p is not None and services.extras["zuul"] is p
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and p.status()["notified"] < 1:
             time.sleep(0.1)
     finally:
-        p.stop()
-        service.stop()
+        services.close()  # stops the poller, the engine's watcher, then the writer
     st = p.status()
     assert st["notified"] == 1 and st["classified"] == 1 and not st["running"]
     (hook,) = zuul.posted
     assert hook["path"] == "/hook" and hook["body"]["bugs"] == ["1700001"]
     assert hook["body"]["build_uuid"] == rec["uuid"]
-    assert store.catalog.group(rec["uuid"])[1] is True
+    assert services.store.catalog.group(rec["uuid"])[1] is True
+    assert "recheck" in services.extras and not services.extras["recheck"].signatures.watching
+
+
+def test_no_zuul_configured_no_poller(tmp_path: Path) -> None:
+    from appliance.sources.zuul import start_from_services
+    from web.services import Services
+
+    services = Services.open(config.load(env={}, data_dir=tmp_path / "data"))
+    assert start_from_services(services) is None and "zuul" not in services.extras
+    services.close()
 
 
 def test_unreachable_logs_are_retried_then_given_up(zuul: FakeZuul, setup: tuple) -> None:

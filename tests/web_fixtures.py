@@ -58,6 +58,19 @@ def api_log_passed() -> str:
     )
 
 
+BIG_LOG = "controller/logs/screen-big.txt"
+BIG_LINES = 40_000
+
+
+def big_log() -> str:
+    """A long service log, dated outside :data:`RANGE` (it only serves the viewer tests)."""
+    return "".join(
+        f"2024-03-01 {i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}.000 777 {'DEBUG' if i % 4 else 'INFO'} "
+        f"nova.compute.manager [req-{i}] periodic task {i} ran for instance {i * 7919 % 100003} in 0.{i % 997:03d}s\n"
+        for i in range(BIG_LINES)
+    )
+
+
 def console_log() -> str:
     return (
         f"{DAY1} 09:59:00.000000 | controller | TASK [run tempest]\n"
@@ -75,6 +88,7 @@ def write_builds(root: Path) -> Path:
     (a / API_LOG).write_text(api_log_failed())
     (a / CONSOLE).write_text(console_log())
     (b / API_LOG).write_text(api_log_passed())
+    (b / BIG_LOG).write_text(big_log())
     return root
 
 
@@ -101,7 +115,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Data:
         store = Store(cfg.data_dir)
         try:
             summary = ingest.ingest(store, cfg, ingest.plan([logs]), progress=False)
-            assert summary.files == 3 and not summary.errors, summary.as_dict()
+            assert summary.files == 4 and not summary.errors, summary.as_dict()
         finally:
             store.close()
         _DATA = Data(base / "data", logs, cfg)

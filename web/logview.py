@@ -112,17 +112,27 @@ def render_lines(
     return "".join(out)
 
 
-def stream_lines(chunks: Iterable[bytes]) -> Iterator[str]:
-    """HTML of a whole file from its raw chunks (which may cut lines anywhere)."""
+CHUNK_LINES = 1000
+"""Lines per ``<section class="chunk">``: the browser lays out only the chunks on screen
+(CSS ``content-visibility: auto``), so a 50 MB log is usable before it is all laid out."""
+
+
+def stream_lines(chunks: Iterable[bytes], chunk_lines: int = CHUNK_LINES) -> Iterator[str]:
+    """HTML of a whole file from its raw chunks (which may cut lines anywhere); the
+    output does not depend on where the chunks were cut."""
     c = Classifier()
     n = 1
     carry = b""
+    pending: list[bytes] = []
     for chunk in chunks:
-        data = carry + chunk
-        lines = data.split(b"\n")
+        lines = (carry + chunk).split(b"\n")
         carry = lines.pop()
-        if lines:
-            yield render_lines(lines, n, c)
-            n += len(lines)
+        pending.extend(lines)
+        while len(pending) >= chunk_lines:
+            part, pending = pending[:chunk_lines], pending[chunk_lines:]
+            yield f'<section class="chunk">{render_lines(part, n, c)}</section>\n'
+            n += len(part)
     if carry:
-        yield render_lines([carry], n, c)
+        pending.append(carry)
+    if pending:
+        yield f'<section class="chunk">{render_lines(pending, n, c)}</section>\n'

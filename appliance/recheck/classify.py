@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from index.query import QueryError
+
 from ..events import to_event
 from .buildindex import BuildInfo
 from .runner import Runner
@@ -118,7 +119,7 @@ def _event(ev: dict[str, Any], ts_us: int, build: BuildInfo, base_url: str) -> M
     )
 
 
-def test_ids_query(test_ids: tuple[str, ...]) -> str:
+def failed_test_query(test_ids: tuple[str, ...]) -> str:
     ids = " OR ".join(
         'message:"{}"'.format(t.replace("\\", "\\\\").replace('"', '\\"')) for t in test_ids
     )
@@ -142,7 +143,7 @@ def match_one(
     if res.count == 0:
         return None
     if sig.test_ids:
-        tq = runner.in_file_set(runner.compiled(test_ids_query(sig.test_ids)), build.file_ids)
+        tq = runner.in_file_set(runner.compiled(failed_test_query(sig.test_ids)), build.file_ids)
         if runner.first_hits(tq, searchers, 0).count == 0:
             return None
     events = [

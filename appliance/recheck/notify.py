@@ -33,6 +33,7 @@ class NotifySettings:
     public_url: str = ""
     timeout_s: float = 10.0
     retries: int = 2
+    backoff_s: float = 0.5
 
     @classmethod
     def from_config(cls, cfg: Any) -> NotifySettings:
@@ -226,7 +227,7 @@ class Notifier:
             except httpx.HTTPError as e:
                 d.error = f"{type(e).__name__}: {e}"
             if attempt < self.settings.retries:
-                time.sleep(min(8.0, 0.5 * 2**attempt))
+                time.sleep(min(8.0, self.settings.backoff_s * 2**attempt))
         if d.ok:
             self.sent += 1
         else:

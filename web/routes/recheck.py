@@ -17,7 +17,7 @@ from appliance.recheck.engine import RecheckEngine, engine_for
 
 from .. import spark
 from ..errors import HTTPError, guarded, not_found
-from ..render import render
+from ..render import logs_url, render
 from ..security import SECURE
 from ..services import services
 from ..state import build_url
@@ -26,6 +26,21 @@ from ..state import build_url
 def engine(request: Request) -> RecheckEngine:
     """The process's one engine (``services.extras["recheck"]``, shared with the API)."""
     return engine_for(services(request))
+
+
+CONSOLE_NAMES = ("job-output.txt", "console.html", "console.log")
+
+
+def build_files(request: Request, uuid: str) -> list[tuple[str, str]]:
+    """(filename, viewer URL) of every file of a build, its console log first."""
+    cat = services(request).store.catalog
+    names = sorted(
+        str(src.attrs.get("filename", ""))
+        for src in cat.many(cat.ids_with("build_uuid", uuid)).values()
+        if src.state == "done"
+    )
+    names.sort(key=lambda n: (not n.endswith(CONSOLE_NAMES), n))
+    return [(n, logs_url(uuid, n)) for n in names]
 
 
 def _days(request: Request) -> int:
@@ -99,9 +114,20 @@ async def uncategorized_page(request: Request) -> Response:
     eng, days = engine(request), _days(request)
     voting_only = _voting_only(request)
     u = await run_in_threadpool(lambda: eng.uncategorized(days, voting_only=voting_only))
+
+    def first_logs() -> dict[str, tuple[str, str]]:
+        out = {}
+        for j in u.jobs:
+            for b in j.builds:
+                files = build_files(request, b.build_uuid)
+                if files:
+                    out[b.build_uuid] = files[0]
+        return out
+
+    logs = await run_in_threadpool(first_logs)
     return render(
         "uncategorized.html", title="Uncategorized failures", u=u, days=days, voting_only=voting_only,
-        build_url=build_url,
+        build_url=build_url, logs=logs,
     )  # fmt: skip
 
 
@@ -125,9 +151,10 @@ async def build_json(request: Request) -> Response:
 @guarded
 async def build_page(request: Request) -> Response:
     c = await _classify(request)
+    files = await run_in_threadpool(build_files, request, c.build_uuid)
     return render(
         "recheck_build.html", title=f"Build {c.build_uuid[:7]}", c=c,
-        fields=sorted(c.build.items()), build_url=build_url(c.build_uuid),
+        fields=sorted(c.build.items()), build_url=build_url(c.build_uuid), files=files,
     )  # fmt: skip
 
 

@@ -25,7 +25,7 @@
 
   let anchor = null;
   document.addEventListener("click", (ev) => {
-    const a = ev.target instanceof Element ? ev.target.closest(".log > div > a:first-child") : null;
+    const a = ev.target instanceof Element ? ev.target.closest(".log div > a:first-child") : null;
     if (!a || a.getAttribute("href").split("#")[0]) return; // links to another page
     const n = Number(a.parentElement.id.slice(1));
     if (ev.shiftKey && anchor !== null) {
@@ -40,7 +40,7 @@
   });
 
   function mark(scroll) {
-    document.querySelectorAll(".log > div.sel").forEach((d) => d.classList.remove("sel"));
+    document.querySelectorAll(".log div.sel").forEach((d) => d.classList.remove("sel"));
     const m = /^#L(\d+)(?:-L?(\d+))?$/.exec(location.hash);
     if (!m) return;
     const lo = Number(m[1]), hi = Math.min(Number(m[2] || m[1]), lo + 100000);
