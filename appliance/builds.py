@@ -8,6 +8,7 @@ flags, in that order of increasing precedence.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,10 +128,8 @@ def fields_for_tree(
     fields: dict[str, str] = {}
     inv = root / "zuul-info" / "inventory.yaml"
     if inv.is_file():
-        try:
+        with contextlib.suppress(yaml.YAMLError):
             fields.update(from_inventory(yaml.safe_load(inv.read_text(errors="replace")) or {}))
-        except yaml.YAMLError:
-            pass
     start = None
     if record:
         fields.update(from_zuul(record))

@@ -18,6 +18,7 @@ Discipline (each rule answers a measured tantivy-py 0.27 pitfall or a crash case
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from collections.abc import Iterable
@@ -152,10 +153,8 @@ class Writer:
     def abandon(self) -> None:
         """Drop uncommitted work (it stays journaled pending; recovery removes it)."""
         for w in self._writers.values():
-            try:
+            with contextlib.suppress(ValueError, RuntimeError):
                 w.rollback()
-            except (ValueError, RuntimeError):
-                pass
         self._writers.clear()
         if self._lockfile is not None:
             self._lockfile.close()
@@ -191,10 +190,8 @@ class Writer:
     def _close_day(self, day: str) -> None:
         w = self._writers.pop(day, None)
         if w is not None:
-            try:
+            with contextlib.suppress(ValueError, RuntimeError):
                 w.wait_merging_threads()
-            except (ValueError, RuntimeError):
-                pass
 
     def _delete_ids(self, days: dict[str, int], ids: list[int]) -> None:
         q = tantivy.Query.term_set_query(schema.SCHEMA, schema.FILE_ID, sorted(ids))
