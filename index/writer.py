@@ -49,7 +49,7 @@ class Writer:
         *,
         heap_bytes: int = 128_000_000,
         threads: int = 0,
-        max_open: int = 3,
+        max_open: int = 2,
     ) -> None:
         self.catalog = catalog
         self.partitions = partitions
