@@ -11,10 +11,14 @@ import importlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from appliance.config import Config
 
+from .errors import exception_handlers
+from .metrics import LatencyMiddleware
+from .security import SecurityHeadersMiddleware
 from .services import Services
 
 ROUTE_MODULES = (
@@ -53,12 +57,15 @@ def create_app(cfg: Config, services: Services | None = None) -> Starlette:
         finally:
             svc.close()  # on SIGTERM too: sources stop, the writer commits
 
-    app = Starlette(routes=_routes(), lifespan=lifespan)
+    middleware = [Middleware(LatencyMiddleware), Middleware(SecurityHeadersMiddleware)]
+    app = Starlette(
+        routes=_routes(), lifespan=lifespan, middleware=middleware, exception_handlers=exception_handlers()
+    )
     app.state.services = svc
     return app
 
 
-STARTUP_HOOKS: tuple[str, ...] = ()
+STARTUP_HOOKS: tuple[str, ...] = ("appliance.sources.spool:start",)
 """``module:function(services)`` run at startup (e.g. the spool watcher, the Zuul poller)."""
 
 

@@ -1,0 +1,58 @@
+"""The spool source with a real watcher and the real writer thread."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from appliance import config
+from appliance.service import IngestService
+from appliance.sources.spool import SpoolSource
+from index.search import Searcher
+from index.store import Store
+
+from .conftest import write_build
+
+
+def _wait(cond, timeout: float = 15.0) -> bool:  # noqa: ANN001
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_spool_ingests_complete_trees_and_sets_aside_bad_ones(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    cfg = config.load(data_dir=tmp_path / "data", spool_dir=spool)
+    store = Store(cfg.data_dir)
+    svc = IngestService(store)
+    src = SpoolSource(cfg, store, svc, settle_s=0.5)
+    src.start()
+    try:
+        # A half-copied tree (no build.json yet) waits.
+        half = spool / "half"
+        (half / "logs").mkdir(parents=True)
+        (half / "logs" / "a.txt").write_bytes(b"2024-02-13 10:00:00.000 | waiting line\n" * 10)
+        time.sleep(1.5)
+        assert half.exists() and Searcher(store).count("*") == 0
+        write_build(tmp_path / "staging", {"job-output.txt": b"2024-02-13 10:00:00.000 | spooled line\n" * 25},
+                    build_uuid="c" * 32, start="2024-02-13T10:00:00")  # fmt: skip
+        (tmp_path / "staging" / ("c" * 32)).rename(spool / ("c" * 32))
+        assert _wait(lambda: (spool / "done" / ("c" * 32)).exists())
+        assert Searcher(store).count('message:"spooled line" AND build_uuid:' + "c" * 32) == 25
+        (spool / "broken").mkdir()
+        (spool / "broken" / "build.json").write_text("{not json")
+        assert _wait(lambda: (spool / "failed" / "broken" / "reason.txt").exists())
+        assert "build.json" in (spool / "failed" / "broken" / "reason.txt").read_text()
+        (half / "build.json").write_text('{"uuid": "' + "d" * 32 + '", "result": "SUCCESS"}')
+        assert _wait(lambda: (spool / "done" / "half").exists())
+        assert Searcher(store).count('message:"waiting line"') == 10
+        assert src.status()["ingested"] == 2 and src.status()["failed"] == 1
+    finally:
+        src.stop()
+        svc.stop()
+    # Restart: nothing is ingested twice.
+    assert Searcher(Store(cfg.data_dir)).count("*") == 35
