@@ -51,7 +51,9 @@ def run(data: Path, sig_dirs: list[Path], *, builds: int, days: int, seed: int) 
             store, signatures=sigs, searcher=Searcher(store, timeout_s=600), cache_ttl_s=0
         )
         stats = store.catalog.stats()
-        failed = [b for b in engine.builds.builds() if b.failed and b.file_ids]
+        failed = sorted(
+            (b for b in engine.builds.builds() if b.failed and b.file_ids), key=lambda b: b.uuid
+        )
         pick = random.Random(seed).sample(failed, min(builds, len(failed)))
         lag = engine.lag()
         now = lag.last_indexed_us or int(time.time() * 1e6)

@@ -286,7 +286,9 @@ def test_late_finishing_build_with_older_id_is_not_missed(zuul: FakeZuul, setup:
     )  # e only once
 
 
-def test_serve_hook_polls_through_the_ingest_service_and_notifies(zuul: FakeZuul, setup: tuple) -> None:
+def test_serve_hook_polls_through_the_ingest_service_and_notifies(
+    zuul: FakeZuul, setup: tuple
+) -> None:
     """``appliance serve``'s startup hook: the poller thread ingests through the one
     writer, classifies with the process's engine and posts to the configured webhook."""
     from appliance.sources.zuul import start_from_services
@@ -335,3 +337,31 @@ def test_unreachable_logs_are_retried_then_given_up(zuul: FakeZuul, setup: tuple
         assert (r.new, r.ingested) == (1, 0) and r.errors
     assert p.poll_once().new == 0
     assert p.status()["errors"] >= 2 and "gave up" in p.status()["last_error"]
+
+
+def test_zuul_poll_command_once(
+    zuul: FakeZuul, setup: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    from contextlib import redirect_stdout
+
+    from appliance import cli
+
+    cfg, store, sigdir = setup
+    store.close()
+    add_build(zuul, "legacy", 1, uuid="7" * 32)
+    for k, v in {
+        "ZUUL_URL": zuul.url,
+        "ZUUL_TENANT": "t",
+        "SIGNATURES_DIR": str(sigdir),
+        "ZUUL_RATE_PER_S": "500",
+    }.items():
+        monkeypatch.setenv(f"APPLIANCE_{k}", v)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = cli.main(["--data", str(cfg.data_dir), "recheck", "zuul-poll", "--once"])
+    assert code == 0, out.getvalue()
+    assert "1 new, 1 ingested" in out.getvalue() and f"{'7' * 32}: 1700001" in out.getvalue()
+    with redirect_stdout(io.StringIO()) as again:
+        assert cli.main(["--data", str(cfg.data_dir), "recheck", "zuul-poll", "--once"]) == 0
+    assert "0 new" in again.getvalue()

@@ -65,7 +65,7 @@ def create_app(cfg: Config, services: Services | None = None) -> Starlette:
     return app
 
 
-STARTUP_HOOKS: tuple[str, ...] = ("appliance.sources.spool:start",)
+STARTUP_HOOKS: tuple[str, ...] = ("appliance.sources.spool:start", "appliance.sources.zuul:start_from_services")
 """``module:function(services)`` run at startup (e.g. the spool watcher, the Zuul poller)."""
 
 

@@ -136,15 +136,15 @@ def match_one(
     base_url: str = "",
 ) -> Match | None:
     """The signature's match in this build, or None. Raises QueryError if it cannot run."""
-    q = runner.scoped(sig, build.file_ids)
+    q = runner.for_files(sig, build.file_ids)
     if q is None:
         return None
     res = runner.first_hits(q, searchers, max_events)
     if res.count == 0:
         return None
     if sig.test_ids:
-        tq = runner.in_file_set(runner.compiled(failed_test_query(sig.test_ids)), build.file_ids)
-        if runner.first_hits(tq, searchers, 0).count == 0:
+        tq = runner.translate(failed_test_query(sig.test_ids), build.file_ids)
+        if runner.first_hits(runner.in_file_set(tq, build.file_ids), searchers, 0).count == 0:
             return None
     events = [
         _event(to_event(f), f.hit.ts_us, build, base_url) for f in runner.searcher.fetch(res.hits)

@@ -1,6 +1,6 @@
 """Graph data: how often each known bug hit builds, hour by hour, over the last days.
 
-Per signature one aggregation over the window (matching events -> files -> the
+Per signature one aggregation per day of the window (matching events -> files -> the
 earliest match per file), then files -> builds through the build index: a build counts
 once, in the hour of its first matching event, in the series of its ``build_status``.
 That also gives the fails in the window and the last 24 h, the split by queue and job,
@@ -173,8 +173,13 @@ def compute(
             voting=not sig.allow_nonvoting, suppress_graph=sig.suppress_graph,
         )  # fmt: skip
         try:
-            q = runner.in_time(runner.compiled(sig.effective_query), start, end)
-            per_file = runner.first_ts_per_file(q, searchers)
+            per_file = runner.first_ts_per_file(
+                (runner.in_time(runner.for_day(sig.query, day), start, end), s)
+                for day, s in searchers
+            )
+            if not sig.allow_nonvoting:  # the voting filter, on files rather than in the query
+                voting = runner.voting_files(per_file)
+                per_file = {f: t for f, t in per_file.items() if f in voting}
         except QueryError as e:
             g.error = e.message
             return g

@@ -1,10 +1,13 @@
-"""Running signature queries against the day partitions, translated once.
+"""Running signature queries against the day partitions, cheaply.
 
 A hundred signatures are checked against every failed build and graphed every few
-minutes: translating their Lucene text each time would cost more than searching. The
-runner keeps each query compiled (source fields resolved to file ids) until the catalog
-generation moves, then narrows it per call with a file-id set or a time range and
-visits only the days that can hold hits.
+minutes. What costs is not the text search but the source-field clauses
+(``tags:console``, ``voting:1``): translated against the whole catalog each becomes a
+term set of tens of thousands of file ids, walked in every query. So queries are
+translated *within* the files that can matter — a build's files, a day's files — where
+those sets shrink to a handful, and the voting filter narrows the file set instead of
+joining the query (the same result as ``(q) AND voting:1``). Translating is cheap
+(about 0.2 ms); per-day translations are cached per catalog generation.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 
 import tantivy
 
+from index import query as lucene
 from index import schema
 from index.partitions import PartitionError
 from index.search import Hit, Searcher
@@ -34,52 +38,83 @@ class InFiles:
     hits: list[Hit]
 
 
+class Within:
+    """A source resolver that answers for some files only."""
+
+    def __init__(self, base: lucene.SourceResolver, files: frozenset[int]) -> None:
+        self.base = base
+        self.files = files
+
+    def ids(self, field: str, match: lucene.SourceMatch) -> set[int] | None:
+        found = self.base.ids(field, match)
+        return None if found is None else self.files.intersection(found)
+
+
 class Runner:
     def __init__(self, store: Store, searcher: Searcher | None = None) -> None:
         self.store = store
         self.searcher = searcher or Searcher(store)
         self._lock = threading.Lock()
-        self._compiled: dict[str, tantivy.Query] = {}
         self._generation = -1
-        self._voting: frozenset[int] = frozenset()
-        self._voting_gen = -1
+        self._voting: frozenset[int] | None = None
+        self._days: dict[str, frozenset[int]] = {}
+        self._per_day: dict[tuple[str, str], tantivy.Query] = {}
 
-    # -- queries ---------------------------------------------------------------------------
+    # -- what the catalog says, per generation -----------------------------------------------
 
-    def compiled(self, text: str) -> tantivy.Query:
-        """The translated query, cached per catalog generation (QueryError if malformed)."""
+    def _fresh(self) -> None:
         gen = self.store.catalog.generation
-        with self._lock:
-            if gen != self._generation:
-                self._compiled.clear()
-                self._generation = gen
-            q = self._compiled.get(text)
-        if q is None:
-            q = self.searcher.compile(text)
-            with self._lock:
-                if self._generation == gen:
-                    self._compiled[text] = q
-        return q
+        if gen != self._generation:
+            self._voting = None
+            self._days = {}
+            self._per_day = {}
+            self._generation = gen
 
     def voting_files(self, file_ids: Iterable[int]) -> frozenset[int]:
         """Those of ``file_ids`` that belong to voting builds (``voting:1``)."""
-        gen = self.store.catalog.generation
         with self._lock:
-            if self._voting_gen != gen:
+            self._fresh()
+            if self._voting is None:
                 self._voting = frozenset(self.store.catalog.ids_with(VOTING[0], VOTING[1]))
-                self._voting_gen = gen
             return self._voting.intersection(file_ids)
 
-    def scoped(self, sig: Signature, file_ids: Iterable[int]) -> tantivy.Query | None:
-        """The signature's query restricted to some files (None if it cannot match there).
+    def day_files(self, day: str) -> frozenset[int]:
+        with self._lock:
+            self._fresh()
+            files = self._days.get(day)
+        if files is None:
+            files = frozenset(self.store.catalog.sources_on_day(day))
+            with self._lock:
+                self._days[day] = files
+        return files
 
-        Its voting filter narrows the file set instead of joining the query: the same
-        result as ``(q) AND voting:1`` on those files, without a term set of every voting
-        file in the index in each of a hundred queries."""
+    # -- queries ---------------------------------------------------------------------------
+
+    def translate(self, text: str, files: frozenset[int]) -> tantivy.Query:
+        """``text`` with its source-field clauses resolved among ``files`` only (exact for
+        documents of those files; QueryError if malformed)."""
+        self.searcher.resolver.refresh()
+        return lucene.translate(text, Within(self.searcher.resolver, files))
+
+    def for_files(self, sig: Signature, file_ids: Iterable[int]) -> tantivy.Query | None:
+        """The signature's query on some files (None if it cannot match any of them)."""
         files = frozenset(file_ids) if sig.allow_nonvoting else self.voting_files(file_ids)
         if not files:
             return None
-        return self.in_file_set(self.compiled(sig.query), files)
+        return self.in_file_set(self.translate(sig.query, files), files)
+
+    def for_day(self, text: str, day: str) -> tantivy.Query:
+        """A query for one day's partition (its documents are all of that day's files, so
+        no file restriction is added), cached per catalog generation."""
+        files = self.day_files(day)
+        key = (text, day)
+        with self._lock:
+            q = self._per_day.get(key)
+        if q is None:
+            q = self.translate(text, files)
+            with self._lock:
+                self._per_day[key] = q
+        return q
 
     @staticmethod
     def in_file_set(q: tantivy.Query, file_ids: Iterable[int]) -> tantivy.Query:
@@ -145,11 +180,9 @@ class Runner:
         return InFiles(total, hits)
 
     @staticmethod
-    def first_ts_per_file(
-        q: tantivy.Query, searchers: list[tuple[str, tantivy.Searcher]]
-    ) -> dict[int, int]:
+    def first_ts_per_file(runs: Iterable[tuple[tantivy.Query, tantivy.Searcher]]) -> dict[int, int]:
         """For every file with a match: the time of its earliest match (one aggregation
-        per day, however many files and hours)."""
+        per query and day, however many files and hours)."""
         agg = {
             "f": {
                 "terms": {"field": schema.FILE_ID, "size": 10_000_000},
@@ -157,7 +190,7 @@ class Runner:
             }
         }
         out: dict[int, int] = {}
-        for _, s in searchers:
+        for q, s in runs:
             for b in s.aggregate(q, agg)["f"]["buckets"]:
                 fid, ts = int(b["key"]), int(b["t"]["value"])
                 if fid not in out or ts < out[fid]:

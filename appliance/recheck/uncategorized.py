@@ -2,7 +2,7 @@
 
 These are the failures nobody has written a signature for yet — the list a CI team
 works through. Each signature runs once over the files of all the window's failed
-voting builds (one aggregation), the builds it hits are categorized, the rest are
+voting builds (one aggregation per day), the builds it hits are categorized, the rest are
 listed by job, newest first, with links to their logs.
 """
 
@@ -17,6 +17,7 @@ from index.query import QueryError
 
 from ..events import iso
 from .buildindex import BuildIndex, BuildInfo
+from .classify import failed_test_query
 from .graph import DAY_US, window
 from .runner import Runner
 from .signatures import Signature
@@ -111,13 +112,20 @@ def compute(
     file_ids = {fid for b in failed for fid in b.file_ids}
     # A build's events may run past either end of the window by its duration.
     searchers = runner.searchers(runner.days_between(start - DAY_US, end + DAY_US))
+    # per day, only the failed builds' files of that day: small file sets, small queries
+    per_day = [(s, f) for day, s in searchers if (f := runner.day_files(day) & file_ids)]
 
     def one(sig: Signature) -> set[str] | str:
         try:
-            q = runner.scoped(sig, file_ids)
-            if q is None:
-                return set()
-            return set(builds.group_by_build(runner.first_ts_per_file(q, searchers).items()))
+            runs = [
+                (q, s) for s, files in per_day if (q := runner.for_files(sig, files)) is not None
+            ]
+            hit = set(builds.group_by_build(runner.first_ts_per_file(runs).items()))
+            if sig.test_ids and hit:  # as classify: the named test must have failed too
+                tq = failed_test_query(sig.test_ids)
+                runs = [(runner.in_file_set(runner.translate(tq, f), f), s) for s, f in per_day]
+                hit &= set(builds.group_by_build(runner.first_ts_per_file(runs).items()))
+            return hit
         except QueryError as e:
             return f"{sig.bug}: {e.message}"
         except ValueError as e:
