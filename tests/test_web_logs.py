@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -136,7 +137,7 @@ def test_bare_python_traceback_is_a_block() -> None:
     assert classes == ["n", "n tb tb0", "n tb", "n tb", "n tb", "n"]
 
 
-def test_real_journal_traceback_is_one_block(corpus) -> None:  # noqa: ANN001 - conftest fixture
+def test_real_journal_traceback_is_one_block(corpus: Path) -> None:
     lines = (corpus / "devstack@c-vol.service.log.txt").read_text().splitlines()
     c = logview.Classifier()
     classes = [c.classify(t) for t in lines]

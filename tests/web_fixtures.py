@@ -10,8 +10,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from starlette.applications import Starlette
+
+if TYPE_CHECKING:
+    from appliance.config import Config
 
 FAILED = "a1" * 16
 PASSED = "b2" * 16
@@ -96,7 +101,7 @@ def write_builds(root: Path) -> Path:
 class Data:
     root: Path
     logs: Path
-    cfg: object
+    cfg: Config
 
 
 _DATA: Data | None = None
@@ -122,7 +127,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Data:
     return _DATA
 
 
-def app(d: Data):  # noqa: ANN201 - a Starlette app
+def app(d: Data) -> Starlette:
     from web.app import create_app
 
     return create_app(d.cfg)

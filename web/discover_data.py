@@ -29,6 +29,8 @@ from .state import DiscoverState, build_url
 NOT_FILTERABLE = frozenset({"message", "@timestamp", "line", "nlines", "file_id", "_id"})
 MAX_CELL_CHARS = 2000
 SNIPPET_LEAD = 60
+MIN_US, MAX_US = 0, 253_402_300_000_000_000
+"""Times are clamped to 1970..9999 (a year-10^11 ``to`` is just "the end")."""
 
 
 def resolve_range(state: DiscoverState, now_us: int | None = None) -> tuple[int, int]:
@@ -44,7 +46,7 @@ def resolve_range(state: DiscoverState, now_us: int | None = None) -> tuple[int,
         raise HTTPError(400, f"to: {e}") from None
     if end < start:
         raise HTTPError(400, "from is after to")
-    return start, end
+    return max(MIN_US, min(start, MAX_US)), max(MIN_US, min(end, MAX_US))
 
 
 def highlight_terms(q: str) -> Terms:
@@ -197,7 +199,12 @@ async def run(searcher: Searcher, state: DiscoverState, *, with_aggs: bool = Tru
             asyncio.ensure_future(run_in_threadpool(facets, searcher, text, start, end)),
         ]
     t0 = time.perf_counter()
-    page, events = await run_in_threadpool(search)
+    try:
+        page, events = await run_in_threadpool(search)
+    except BaseException:
+        for t in aggs:  # they fail the same way; nobody will read them
+            t.add_done_callback(lambda t: t.cancelled() or t.exception())
+        raise
     res.total, res.timed_out = page.total, page.timed_out
     terms = highlight_terms(state.q)
     res.rows = [make_row(ev, state.columns, terms) for ev in events]

@@ -31,7 +31,10 @@ def ts(us: int | None, ms: bool = True) -> str:
     """Microseconds since the epoch -> ``2024-02-13 23:17:30.123`` (UTC)."""
     if us is None:
         return ""
-    dt = datetime.fromtimestamp(us / 1e6, UTC)
+    try:
+        dt = datetime.fromtimestamp(us / 1e6, UTC)
+    except (ValueError, OverflowError, OSError):
+        return str(us)
     return dt.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if ms else dt.strftime("%Y-%m-%d %H:%M")
 
 

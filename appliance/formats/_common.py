@@ -37,7 +37,7 @@ MONTHS = {m: i for i, m in enumerate(
 
 TRACEBACK_LEVELS = frozenset(("ERROR", "TRACE"))
 """oslo.log writes a traceback's lines with TRACE (up to 2015) or ERROR (since)."""
-_LOGS_TRACEBACK = frozenset(("ERROR", "TRACE", "CRITICAL", "WARNING"))
+_LOGS_TRACEBACK = frozenset(("ERROR", "TRACE", "CRITICAL"))
 """Levels whose line can be followed by its traceback (``LOG.exception``, ``exc_info``)."""
 
 _TB_HEADER = "Traceback (most recent call last):"

@@ -124,6 +124,8 @@ def _context(request: Request) -> dict[str, Any]:
         fid, line0 = parse_event_id(eid)
     except ValueError:
         raise not_found(f"event {eid}") from None
+    if fid >= 2**63 or line0 >= 2**40:
+        raise not_found(f"event {eid}")
     n = _int_param(request, "n", 10, 0, MAX_CONTEXT)
     k = _int_param(request, "len", 1, 1, 2000)
     store = services(request).store
