@@ -104,16 +104,17 @@ class Searcher:
 
     def compile(
         self,
-        text: str,
+        text: str | tantivy.Query,
         *,
         start_us: int | None = None,
         end_us: int | None = None,
         file_ids: Iterable[int] | None = None,
         now_us: int | None = None,
     ) -> tantivy.Query:
-        """Raises :class:`index.query.QueryError` for a malformed query."""
+        """Raises :class:`index.query.QueryError` for a malformed query. ``text`` may also be
+        an already built Tantivy query (the Elasticsearch DSL builds its own)."""
         self.resolver.refresh()
-        q = lucene.translate(text, self.resolver, now_us=now_us)
+        q = lucene.translate(text, self.resolver, now_us=now_us) if isinstance(text, str) else text
         must = [(Occur.Must, q)]
         if start_us is not None or end_us is not None:
             must.append((Occur.Must, _time_range(start_us, end_us)))

@@ -106,3 +106,16 @@ def mark(text: str, terms: Terms) -> Markup:
         pos = e
     parts.append(escape(text[pos:]))
     return Markup("").join(parts)
+
+
+def highlight_text(text: str, items: Iterable[object], pre: str = "<em>", post: str = "</em>") -> str:
+    """Elasticsearch's highlight: the raw text with matches between ``pre`` and ``post``
+    (ES does not escape; a JSON client renders it as it chooses)."""
+    terms = terms_from(items)
+    pos = 0
+    parts: list[str] = []
+    for s, e in spans(text, terms):
+        parts += [text[pos:s], pre, text[s:e], post]
+        pos = e
+    parts.append(text[pos:])
+    return "".join(parts)

@@ -13,7 +13,7 @@ from bisect import bisect_right
 from types import ModuleType
 from typing import NamedTuple
 
-from . import apache, console, journal, oslo, plain, syslog
+from . import apache, console, journal, ndjson, oslo, plain, syslog
 from .base import (
     FLAG_INVALID_UTF8,
     FLAG_NO_TIMESTAMP,
@@ -23,7 +23,7 @@ from .base import (
     Record,
 )
 
-FORMATS: tuple[ModuleType, ...] = (oslo, console, journal, syslog, apache, plain)
+FORMATS: tuple[ModuleType, ...] = (oslo, console, journal, syslog, apache, ndjson, plain)
 """In order of preference when two score the same."""
 
 SAMPLE_LINES = 200

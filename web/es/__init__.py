@@ -1,0 +1,1 @@
+"""The Elasticsearch-compatible API: DSL translation, aggregations, errors."""
