@@ -218,8 +218,10 @@ async def template(request: Request) -> Response:
 
 async def _write(request: Request, actions: list[bulk.Action]) -> list[bulk.Action]:
     svc = services(request)
-    fut = svc.ingest.submit(lambda w: bulk.apply(svc.store, w, actions))
-    return await run_in_threadpool(fut.result, 120)
+    groups = await run_in_threadpool(bulk.prepare, actions)  # parsing stays off the writer thread
+    fut = svc.ingest.submit(lambda w: bulk.write(svc.store, w, groups))
+    await run_in_threadpool(fut.result, 120)
+    return actions
 
 
 @es
@@ -227,7 +229,7 @@ async def bulk_api(request: Request) -> Response:
     _authorize_write(request)
     raw = await _raw_body(request)
     try:
-        actions = bulk.parse_ndjson(raw, request.path_params.get("index"))
+        actions = await run_in_threadpool(bulk.parse_ndjson, raw, request.path_params.get("index"))
     except bulk.BulkError as e:
         raise EsError(400, "illegal_argument_exception", str(e)) from None
     t0 = time.perf_counter()
