@@ -87,6 +87,7 @@ class Writer:
             self.catalog.mark_pending([old.id])
             self._delete_ids(old.days, [old.id])
             self._replaced.append(old.id)
+            self._pending.pop(old.id, None)  # replaced within this batch: it keeps no events
         days = {d: len(docs) for d, docs in docs_by_day.items()}
         self.catalog.add_pending(source_id, key, sha, days, attrs, info, first_ts, last_ts)
         self._pending[source_id] = days
