@@ -39,6 +39,7 @@ def _retention(store: Any, cfg: config_mod.Config) -> list[str]:
             retention_days=cfg.retention_days,
             min_free_fraction=cfg.min_free_fraction,
             disk_budget_bytes=cfg.disk_budget_bytes,
+            writer=writer,
         )
     finally:
         writer.close()

@@ -34,8 +34,18 @@ class Busy(Exception):
 
 
 class IngestService:
-    def __init__(self, store: Store, *, heap_bytes: int = 128_000_000, max_jobs: int = 64) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        heap_bytes: int = 128_000_000,
+        max_jobs: int = 64,
+        after_commit: Callable[[Writer], Any] | None = None,
+    ) -> None:
         self.store = store
+        self.after_commit = after_commit
+        """Runs in the writer thread after each commit (retention: the disk budget holds
+        while live sources write)."""
         self.heap_bytes = heap_bytes
         self._jobs: queue.Queue[tuple[Job, Future[Any]] | None] = queue.Queue(maxsize=max_jobs)
         self._thread: threading.Thread | None = None
@@ -142,6 +152,11 @@ class IngestService:
             for fut, _, _ in results:
                 fut.set_exception(e)
             return
+        if self.after_commit is not None:
+            try:
+                self.after_commit(self._writer)
+            except Exception as e:  # noqa: BLE001 - never fails the acknowledged batch
+                log.error("after-commit hook failed: %s", e)
         for fut, value, err in results:
             self.jobs_done += 1
             if err is not None:

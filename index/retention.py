@@ -12,6 +12,7 @@ import time
 
 from .partitions import day_of
 from .store import Store
+from .writer import Writer
 
 
 def _usage(store: Store) -> int:
@@ -44,6 +45,7 @@ def enforce(
     min_free_fraction: float = 0.15,
     disk_budget_bytes: int = 0,
     now_us: int | None = None,
+    writer: Writer | None = None,
 ) -> list[str]:
     """Drop the oldest days until every limit holds; never the newest day. Returns them."""
     reconcile(store)
@@ -61,6 +63,8 @@ def enforce(
         over_budget = disk_budget_bytes > 0 and _usage(store) > disk_budget_bytes
         if not (too_old or too_full or over_budget):
             break
+        if writer is not None:
+            writer.release_day(oldest)  # its open IndexWriter must not outlive the directory
         drop_day(store, oldest)
         dropped.append(oldest)
     return dropped

@@ -165,7 +165,9 @@ class Searcher:
             enough = len(candidates) >= want
             if enough and not count:
                 break
-            res = s.search(q, limit=want, count=count, order_by_field=schema.TS, order=order)
+            res = self._guard(day, s.search, q, limit=want, count=count, order_by_field=schema.TS, order=order)
+            if res is None:
+                continue
             total += res.count if count else 0
             if enough:
                 continue  # days are visited in order: this one cannot beat what we have
@@ -202,7 +204,11 @@ class Searcher:
         file_ids: Iterable[int] | None = None,
     ) -> int:
         q = self.compile(text, start_us=start_us, end_us=end_us, file_ids=file_ids)
-        return sum(s.search(q, limit=1, count=True).count for _, s in self._searchers(self._days(start_us, end_us)))
+        total = 0
+        for day, s in self._searchers(self._days(start_us, end_us)):
+            res = self._guard(day, s.search, q, limit=1, count=True)
+            total += res.count if res is not None else 0
+        return total
 
     def aggregate(
         self,
@@ -215,7 +221,23 @@ class Searcher:
     ) -> list[dict[str, Any]]:
         """Tantivy (Elasticsearch-shaped) aggregations, one result per day partition."""
         q = self.compile(text, start_us=start_us, end_us=end_us, file_ids=file_ids)
-        return [s.aggregate(q, aggs) for _, s in self._searchers(self._days(start_us, end_us))]
+        out = []
+        for day, s in self._searchers(self._days(start_us, end_us)):
+            res = self._guard(day, s.aggregate, q, aggs)
+            if res is not None:
+                out.append(res)
+        return out
+
+    def _guard(self, day: str, fn: Any, *args: Any, **kw: Any) -> Any:
+        """Run one partition's part; a damaged segment (tantivy-py raises a pyo3
+        PanicException, a BaseException) marks the day broken and the others still answer."""
+        try:
+            return fn(*args, **kw)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # noqa: BLE001
+            self.store.partitions.broken[day] = f"{type(e).__name__}: {e}"
+            return None
 
     def histogram(
         self,

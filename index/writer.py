@@ -133,6 +133,13 @@ class Writer:
         self._dirty.clear()
         self.catalog.remove(srcs)
 
+    def release_day(self, day: str) -> None:
+        """Commit and close the day's IndexWriter (before retention drops the day)."""
+        if day in self._dirty:
+            self._commit_day(day)
+            self._dirty.discard(day)
+        self._close_day(day)
+
     def recover(self) -> list[int]:
         """Undo every source that was journaled but never acknowledged."""
         pending = self.catalog.pending()

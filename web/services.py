@@ -12,8 +12,10 @@ from starlette.requests import Request
 
 from appliance.config import Config
 from appliance.service import IngestService
+from index import retention
 from index.search import Searcher
 from index.store import Store
+from index.writer import Writer
 
 
 @dataclass
@@ -35,9 +37,17 @@ class Services:
         svc = self.extras.get("ingest")
         if svc is None:
             svc = self.extras["ingest"] = IngestService(
-                self.store, heap_bytes=self.config.writer_heap_mb * 1_000_000
+                self.store, heap_bytes=self.config.writer_heap_mb * 1_000_000, after_commit=self._retention
             )
         return svc
+
+    def _retention(self, writer: Writer) -> None:
+        """After every commit: drop the oldest days if over a limit (a walk of the data
+        dir's files; cheap next to a commit)."""
+        c = self.config
+        retention.enforce(self.store, retention_days=c.retention_days,
+                          min_free_fraction=c.min_free_fraction, disk_budget_bytes=c.disk_budget_bytes,
+                          writer=writer)  # fmt: skip
 
     def close(self) -> None:
         """Stop every feature object that runs (sources, then the writer: it commits)."""
