@@ -159,4 +159,3 @@ def _round(dt: datetime, unit: str, up: bool) -> datetime:
         }[unit]
         return start + _FIXED[unit] - _US if up else start
     return _add_months(start, nxt) - _US if up else start
-

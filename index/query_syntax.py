@@ -9,13 +9,15 @@ columns stay those of what the user typed):
 * ``"a b"~2.5`` is slop 2 (Lucene truncates; luqum crashes on it).
 * A term starting with ``'`` is a term (luqum refuses it).
 
-Errors become :class:`QueryError` with the 1-based column of the offending token.
+Errors become :class:`QueryError` with the 1-based column of the offending token. The
+term helpers below read Lucene escapes (``\\:``, ``\\(``) and wildcards (``*``, ``?``).
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 
 from luqum import tree as T
 from luqum.exceptions import IllegalCharacterError, ParseError
@@ -84,11 +86,10 @@ class _Tokens:
         return tok
 
     def _next(self) -> LexToken | None:
-        start = self.lexer.lexpos
         try:
             tok = self.lexer.token()
-        except IllegalCharacterError:
-            return self._illegal(self.lexer.lexpos if self.lexer.lexpos >= start else start)
+        except IllegalCharacterError:  # PLY leaves lexpos on the offending character
+            return self._illegal(self.lexer.lexpos)
         if tok is None:
             return None
         self.last_end = self.lexer.lexpos
@@ -145,3 +146,71 @@ def _retype(tok: LexToken, kind: str, size: int | None = None) -> LexToken:
     value.head, value.tail = old.head, "" if size is not None else old.tail
     tok.type, tok.value = kind, value
     return tok
+
+
+# -- Lucene terms: escapes and wildcards -----------------------------------------------------------
+
+
+def unescape(s: str) -> str:
+    return re.sub(r"\\(.)", r"\1", s, flags=re.S)
+
+
+def unquote(value: str) -> str:
+    return unescape(value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value)
+
+
+def plain(node: T.Item) -> str:
+    return (
+        unquote(node.value)
+        if isinstance(node, T.Phrase)
+        else unescape(str(getattr(node, "value", node)))
+    )
+
+
+def bound(node: T.Item) -> str | None:
+    """A range bound; ``*`` is an open end."""
+    if isinstance(node, T.Word) and node.value == "*":
+        return None
+    return plain(node)
+
+
+def has_wildcard(raw: str) -> bool:
+    return any(wild for _, wild in units(raw))
+
+
+def units(raw: str) -> list[tuple[str, bool]]:
+    """A Lucene term as (character, is an unescaped wildcard) pairs."""
+    out, i = [], 0
+    while i < len(raw):
+        if raw[i] == "\\" and i + 1 < len(raw):
+            out.append((raw[i + 1], False))
+            i += 2
+        else:
+            out.append((raw[i], raw[i] in "*?"))
+            i += 1
+    return out
+
+
+def rust_escape(c: str) -> str:
+    return "\\" + c if c in "\\.+*?()|[]{}^$#&-~" else c
+
+
+def wildcard_regex(raw: str, escape: Callable[[str], str]) -> str:
+    return "".join((".*" if c == "*" else ".") if wild else escape(c) for c, wild in units(raw))
+
+
+_TOKEN_CHAR = re.compile(r"[^\W_]")
+
+
+def wildcard_pieces(raw: str) -> list[str]:
+    """A message wildcard split where the tokenizer splits: token characters and wildcards."""
+    pieces, cur = [], []
+    for c, wild in units(raw):
+        if wild or _TOKEN_CHAR.fullmatch(c):
+            cur.append(c)
+        elif cur:
+            pieces.append("".join(cur))
+            cur = []
+    if cur:
+        pieces.append("".join(cur))
+    return pieces

@@ -303,6 +303,15 @@ def _source_of(ev: dict[str, Any], fetched: Any) -> tuple[str, dict[str, Any]]:
     return eid, src
 
 
+def _int(v: Any, name: str) -> int:
+    try:
+        if isinstance(v, bool):
+            raise TypeError
+        return int(v)
+    except (TypeError, ValueError):
+        raise EsError(400, "illegal_argument_exception", f"[{name}] must be a whole number, not {v!r}") from None
+
+
 def _search(request: Request, index: str | None, body: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
     t0 = time.perf_counter()
     if not isinstance(body, dict):
@@ -318,8 +327,8 @@ def _search(request: Request, index: str | None, body: dict[str, Any], params: d
     q = comp.compile(body.get("query"))
     if "q" in params:
         q = comp.lucene(params["q"], params.get("default_operator", "OR").upper())
-    size = int(params.get("size", body.get("size", 10)))
-    offset = int(params.get("from", body.get("from", 0)))
+    size = _int(params.get("size", body.get("size", 10)), "size")
+    offset = _int(params.get("from", body.get("from", 0)), "from")
     if size < 0 or offset < 0 or size + offset > 10_000:
         raise EsError(400, "illegal_argument_exception", "from + size must be between 0 and 10000")
     newest = _sort_order(body.get("sort") or (params["sort"].split(",") if "sort" in params else None))
@@ -443,6 +452,8 @@ async def msearch_api(request: Request) -> Response:
     for i in range(0, len(lines), 2):
         try:
             header, body = orjson.loads(lines[i]), orjson.loads(lines[i + 1])
+            if not isinstance(header, dict) or not isinstance(body, dict):
+                raise EsError(400, "parse_exception", "each _msearch line must be a JSON object")
             index = header.get("index", request.path_params.get("index"))
             index = ",".join(index) if isinstance(index, list) else index
             r = await run_in_threadpool(_search, request, index, body, {})
