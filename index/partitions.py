@@ -74,8 +74,10 @@ class Partitions:
                     idx = tantivy.Index(schema.SCHEMA, path=str(path))
                 else:
                     raise PartitionError(f"no partition for {day}")
-            except (ValueError, OSError) as e:
-                self.broken[day] = str(e)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as e:  # noqa: BLE001 - tantivy-py panics are BaseExceptions
+                self.broken[day] = f"{type(e).__name__}: {e}"
                 raise PartitionError(f"partition {day} cannot be opened: {e}") from None
             schema.register_tokenizers(idx)
             self.broken.pop(day, None)
@@ -89,10 +91,16 @@ class Partitions:
             stamp = (self.path(day) / "meta.json").stat().st_mtime_ns
         except FileNotFoundError:
             raise PartitionError(f"partition {day} is gone") from None
-        if self._seen.get(day) != stamp:
-            idx.reload()
-            self._seen[day] = stamp
-        return idx.searcher()
+        try:
+            if self._seen.get(day) != stamp:
+                idx.reload()
+                self._seen[day] = stamp
+            return idx.searcher()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # noqa: BLE001 - a damaged segment can panic on reload
+            self.broken[day] = f"{type(e).__name__}: {e}"
+            raise PartitionError(f"partition {day} cannot be read: {e}") from None
 
     def forget(self, day: str) -> None:
         with self._lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -27,5 +28,6 @@ def cmd_serve(args: argparse.Namespace, cfg: Any) -> int:
         demo_setup.ensure_demo(cfg, quiet=False)
     from .app import create_app
 
+    signal.signal(signal.SIGTERM, lambda *_: None)  # uvicorn re-raises SIGTERM after its graceful shutdown: exit 0
     uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="info")
     return 0
