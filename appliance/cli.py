@@ -239,16 +239,12 @@ command next to its code, and the web layer adds ``serve`` without appliance imp
 
 
 def _add_plugin_commands(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
-    import importlib
+    from .plugins import optional_module
 
     for name in PLUGIN_COMMANDS:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-            continue
-        mod.register(sub, add)
+        mod = optional_module(name)
+        if mod is not None:
+            mod.register(sub, add)
 
 
 def main(argv: list[str] | None = None) -> int:

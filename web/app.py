@@ -7,7 +7,6 @@ app is just their sum plus the middleware every response needs.
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -15,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from appliance.config import Config
+from appliance.plugins import optional_module
 
 from .errors import exception_handlers
 from .metrics import LatencyMiddleware
@@ -35,13 +35,9 @@ ROUTE_MODULES = (
 def _routes() -> list[BaseRoute]:
     out: list[BaseRoute] = []
     for name in ROUTE_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-            continue
-        out.extend(mod.routes)
+        mod = optional_module(name)
+        if mod is not None:
+            out.extend(mod.routes)
     return out
 
 
@@ -71,10 +67,6 @@ STARTUP_HOOKS: tuple[str, ...] = ("appliance.sources.spool:start", "appliance.so
 
 def _call(spec: str, svc: Services) -> None:
     mod, _, fn = spec.partition(":")
-    try:
-        module = importlib.import_module(mod)
-    except ModuleNotFoundError as e:
-        if e.name != mod:
-            raise
-        return
-    getattr(module, fn)(svc)
+    module = optional_module(mod)
+    if module is not None:
+        getattr(module, fn)(svc)
