@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -26,8 +28,12 @@ def cmd_serve(args: argparse.Namespace, cfg: Any) -> int:
         cfg = replace(cfg, **{k: v for k, v in (("host", args.host), ("port", args.port)) if v})
     if args.demo:
         demo_setup.ensure_demo(cfg, quiet=False)
+    from appliance.logging_setup import log_config
+
     from .app import create_app
 
     signal.signal(signal.SIGTERM, lambda *_: None)  # uvicorn re-raises SIGTERM after its graceful shutdown: exit 0
-    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="info")
+    # JSON lines for containers and log shippers; plain text on a terminal unless asked.
+    fmt = os.environ.get("APPLIANCE_LOG_FORMAT") or ("text" if sys.stderr.isatty() else "json")
+    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_config=log_config(fmt))
     return 0
