@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 import uuid
 from datetime import UTC, datetime
@@ -11,6 +12,13 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import settings
+
+# CI gates merges: property tests run derandomized there (the same examples every run, so
+# a green run stays green); locally they explore new examples each time.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "corpus" / "os-loganalyze"

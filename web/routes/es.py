@@ -53,6 +53,11 @@ def es(handler: Handler) -> Handler:
             return await handler(request)
         except EsError as e:
             return e.response()
+        except (TypeError, AttributeError, KeyError, ValueError) as e:
+            # A body of the wrong shape (``"_source": 0``, ``"sort": 5``...) that no check
+            # above caught: the client's mistake, said as such, never a 500.
+            return EsError(400, "illegal_argument_exception",
+                           f"malformed request: {type(e).__name__}: {str(e)[:200]}").response()  # fmt: skip
         except Busy as e:
             return EsError(429, "es_rejected_execution_exception", str(e),
                            {"Retry-After": str(e.retry_after)}).response()  # fmt: skip
@@ -283,6 +288,8 @@ def _filter_source(src: dict[str, Any], spec: Any) -> dict[str, Any] | None:
         return src
     if spec is False:
         return None
+    if not isinstance(spec, list | str | dict):
+        raise EsError(400, "illegal_argument_exception", f"_source must be a boolean, a list or an object, not {spec!r}")
     inc, exc = (spec, []) if isinstance(spec, list | str) else (spec.get("includes") or spec.get("include") or [],
                                                                 spec.get("excludes") or spec.get("exclude") or [])  # fmt: skip
     inc = [inc] if isinstance(inc, str) else inc
