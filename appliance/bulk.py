@@ -176,7 +176,9 @@ def _write_group(store: Store, writer: Writer, g: Group) -> None:
     lines = [orjson.dumps(ev) for _, ev, _ in group]
     blob = b"\n".join(lines) + b"\n"
     sha = sha256(blob)
-    key = f"bulk/{sha}"
+    # Identity = the events and their source fields: equal events under other fields are
+    # another source; the same request replayed is the same one.
+    key = "bulk/" + sha256(orjson.dumps(g.attrs, option=orjson.OPT_SORT_KEYS) + blob)
     prev = store.catalog.by_key(key)
     if prev is not None and prev.state == "done":
         sid = prev.id

@@ -53,7 +53,7 @@ def es(handler: Handler) -> Handler:
             return await handler(request)
         except EsError as e:
             return e.response()
-        except (TypeError, AttributeError, KeyError, ValueError) as e:
+        except (TypeError, AttributeError, KeyError, ValueError, OverflowError) as e:
             # A body of the wrong shape (``"_source": 0``, ``"sort": 5``...) that no check
             # above caught: the client's mistake, said as such, never a 500.
             return EsError(400, "illegal_argument_exception",
