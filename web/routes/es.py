@@ -1,85 +1,68 @@
 """The part of the Elasticsearch REST API that log shippers, clients and scripts use.
 
-Reads are public; writes need the configured token (Bearer, or basic auth with the token
-as password) — with no token configured, writes are accepted from loopback only. Every
-error is Elasticsearch-shaped; nothing outside the subset is silently ignored.
+HTTP only: bodies, parameters, methods, auth, the write gate. The DSL, aggregations,
+paging and index patterns live in :mod:`web.es`; ``_bulk``'s grouping and writing in
+:mod:`appliance.bulk`. Reads are public; writes need the token (see :mod:`web.es.auth`).
+Every answer is Elasticsearch-shaped, errors included; what is outside the subset is a
+400 naming it (catch-all routes included), never a 500 or a silently ignored clause.
 """
 
 from __future__ import annotations
 
-import base64
-import fnmatch
-import ipaddress
-import secrets
+import asyncio
 import time
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from appliance import bulk
-from appliance.events import to_event
 from appliance.service import Busy
 from index import schema
-from index.partitions import day_start_us
-from index.search import Searcher
 
-from ..es.aggs import Aggregator
-from ..es.dsl import Compiler
-from ..es.errors import ES_HEADERS, EsError
-from ..highlight import highlight_text
+from ..es import cursor, workers
+from ..es import params as prm
+from ..es import search as es_search
+from ..es.auth import authorize_write
+from ..es.errors import ES_HEADERS, EsError, bad_request, es_endpoint, json_response, unsupported
+from ..es.indices import index_name, resolve
 from ..services import services
 
 MAX_BODY = 100 * 1024 * 1024
-VERSION = {"number": "7.10.2", "build_flavor": "default", "build_type": "tar", "lucene_version": "8.7.0",
-           "minimum_wire_compatibility_version": "6.8.0", "minimum_index_compatibility_version": "6.0.0-beta1",
-           "build_hash": "appliance", "build_date": "2024-01-01T00:00:00Z", "build_snapshot": False}  # fmt: skip
-SEARCH_KEYS = {"query", "size", "from", "sort", "_source", "track_total_hits", "highlight", "aggs", "aggregations",
-               "search_after", "timeout", "stored_fields", "docvalue_fields", "version", "seq_no_primary_term"}  # fmt: skip
+"""Elasticsearch's default ``http.max_content_length``."""
+BULK_ACTIVE = 4
+"""Bulk requests parsed or written at once: each holds its body and documents in memory."""
+BULK_WAITING = 64
+"""Bulk requests that may wait for a slot (their bodies stay in the socket); more get 429."""
+WRITE_TIMEOUT_S = 600.0
 
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def es(handler: Handler) -> Handler:
-    """ES-shaped errors for everything a handler raises; never a traceback."""
-
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except EsError as e:
-            return e.response()
-        except (TypeError, AttributeError, KeyError, ValueError, OverflowError) as e:
-            # A body of the wrong shape (``"_source": 0``, ``"sort": 5``...) that no check
-            # above caught: the client's mistake, said as such, never a 500.
-            return EsError(400, "illegal_argument_exception",
-                           f"malformed request: {type(e).__name__}: {str(e)[:200]}").response()  # fmt: skip
-        except Busy as e:
-            return EsError(429, "es_rejected_execution_exception", str(e),
-                           {"Retry-After": str(e.retry_after)}).response()  # fmt: skip
-        except Exception as e:  # noqa: BLE001
-            return EsError(500, "exception", f"internal error: {type(e).__name__}").response()
-
-    wrapped.__name__ = handler.__name__
-    return wrapped
+VERSION = {"number": "7.10.2", "build_flavor": "default", "build_type": "tar", "build_hash": "appliance",
+           "build_date": "2024-01-01T00:00:00.000Z", "build_snapshot": False, "lucene_version": "8.7.0",
+           "minimum_wire_compatibility_version": "6.8.0", "minimum_index_compatibility_version": "6.0.0-beta1"}  # fmt: skip
+"""7.10.2: the last version both elasticsearch-py 8 (with the product header) and
+opensearch-py, Logstash, Fluent Bit and Vector all accept as Elasticsearch."""
 
 
-def ok(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers=ES_HEADERS)
+# -- plumbing ---------------------------------------------------------------------------------
 
 
-async def _json_body(request: Request) -> Any:
-    raw = await _raw_body(request)
-    if not raw.strip():
-        return {}
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise EsError(400, "parse_exception", f"request body is not valid JSON: {e}") from None
+def _methods(request: Request, *allowed: str) -> None:
+    """ES's 405 for a method an endpoint does not take (``DELETE /{index}`` included:
+    retention drops days, clients do not)."""
+    if request.method not in allowed and not (request.method == "HEAD" and "GET" in allowed):
+        raise EsError(405, "method_not_allowed_exception",
+                      f"Incorrect HTTP method for uri [{request.url.path}] and method [{request.method}],"
+                      f" allowed: [{', '.join(allowed)}]: [{request.method} {request.url.path}] is not supported by"
+                      " the appliance", {"Allow": ", ".join(allowed)})  # fmt: skip
+
+
+def _respond(request: Request, body: Any, status: int = 200) -> Response:
+    return json_response(prm.filter_path(body, request.query_params.get("filter_path")), status)
 
 
 async def _raw_body(request: Request) -> bytes:
@@ -94,404 +77,402 @@ async def _raw_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _authorize_write(request: Request) -> None:
-    token = services(request).config.token
-    if not token:
-        host = request.client.host if request.client else ""
-        try:
-            if ipaddress.ip_address(host).is_loopback:
-                return
-        except ValueError:
-            pass
-        raise EsError(403, "security_exception", "writes are accepted from loopback only (no token is configured)")
-    auth = request.headers.get("authorization", "")
-    given = ""
-    if auth.lower().startswith("bearer "):
-        given = auth[7:].strip()
-    elif auth.lower().startswith("basic "):
-        try:
-            given = base64.b64decode(auth[6:].strip()).decode().partition(":")[2]
-        except (ValueError, UnicodeDecodeError):
-            given = ""
-    elif auth.lower().startswith("apikey "):
-        given = auth[7:].strip()
-    if not given or not secrets.compare_digest(given.encode(), token.encode()):
-        raise EsError(401, "security_exception", "missing or wrong token for a write",
-                      {"WWW-Authenticate": 'Bearer realm="appliance"'})  # fmt: skip
+async def _json_body(request: Request) -> Any:
+    raw = await _raw_body(request)
+    if not raw.strip():
+        source = request.query_params.get("source")  # GET with the body in the URL
+        raw = source.encode() if source else b""
+    if not raw.strip():
+        return {}
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise EsError(400, "parse_exception", f"request body is not valid JSON: {e}") from None
 
 
-# -- index names -> time ranges -------------------------------------------------------------
+def _check(request: Request, allowed: frozenset[str] | set[str]) -> Mapping[str, str]:
+    prm.check(request.query_params, allowed | {"source", "source_content_type"}, request.url.path)
+    return request.query_params
 
 
-def _range_of(index: str | None, s: Searcher) -> tuple[int | None, int | None, list[str]]:
-    """The days an index expression names (``logstash-2014.11.25``, ``logstash-*``, lists)."""
-    days = s.store.partitions.days()
-    if not index or index in ("_all", "*"):
-        return None, None, days
-    picked: set[str] = set()
-    for part in index.split(","):
-        part = part.strip()
-        if part in ("_all", "*"):
-            picked |= set(days)
-            continue
-        names = {d: f"logstash-{d.replace('-', '.')}" for d in days}
-        picked |= {d for d, n in names.items() if fnmatch.fnmatchcase(n, part)}
-        day = bulk.day_of_index(part)
-        if day and "*" not in part:
-            picked.add(day)
-    if not picked:
-        return 0, -1, []
-    lo, hi = min(picked), max(picked)
-    return day_start_us(lo), day_start_us(hi) + 86_400_000_000 - 1, sorted(picked)
+def _authorize(request: Request) -> None:
+    authorize_write(request, services(request).config.token)
 
 
 # -- cluster and index metadata ---------------------------------------------------------------
 
 
-@es
+@es_endpoint
 async def root(request: Request) -> Response:
+    """Reached through Discover's ``/`` for any client that does not ask for HTML."""
+    _methods(request, "GET")
     if request.method == "HEAD":
         return Response(status_code=200, headers=ES_HEADERS)
-    return ok({"name": "appliance", "cluster_name": "ci-log-appliance", "cluster_uuid": "appliance",
-               "version": VERSION, "tagline": "You Know, for Search"})  # fmt: skip
+    return _respond(request, {"name": "appliance", "cluster_name": "ci-log-appliance", "cluster_uuid": "appliance",
+                              "version": VERSION, "tagline": "You Know, for Search"})  # fmt: skip
 
 
-@es
+@es_endpoint
 async def health(request: Request) -> Response:
+    _methods(request, "GET")
+    _check(request, {"level", "local", "master_timeout", "timeout", "wait_for_active_shards", "wait_for_events",
+                     "wait_for_nodes", "wait_for_no_initializing_shards", "wait_for_no_relocating_shards",
+                     "wait_for_status", "expand_wildcards"})  # fmt: skip
     n = len(services(request).store.partitions.days())
-    return ok({"cluster_name": "ci-log-appliance", "status": "green", "timed_out": False, "number_of_nodes": 1,
-               "number_of_data_nodes": 1, "active_primary_shards": n, "active_shards": n, "relocating_shards": 0,
-               "initializing_shards": 0, "unassigned_shards": 0, "active_shards_percent_as_number": 100.0})  # fmt: skip
+    return _respond(request, {"cluster_name": "ci-log-appliance", "status": "green", "timed_out": False,
+                              "number_of_nodes": 1, "number_of_data_nodes": 1, "active_primary_shards": n,
+                              "active_shards": n, "relocating_shards": 0, "initializing_shards": 0,
+                              "unassigned_shards": 0, "delayed_unassigned_shards": 0, "number_of_pending_tasks": 0,
+                              "number_of_in_flight_fetch": 0, "task_max_waiting_in_queue_millis": 0,
+                              "active_shards_percent_as_number": 100.0})  # fmt: skip
 
 
-def _indices(request: Request) -> list[dict[str, Any]]:
+def _indices(request: Request, expr: str | None) -> list[dict[str, Any]]:
     store = services(request).store
     rows = []
-    for d in store.partitions.days():
+    for d in resolve(expr, store.partitions.days()).days:
         try:
-            docs = store.partitions.searcher(d).num_docs
-            health_ = "green"
-        except Exception:  # noqa: BLE001 - a broken day is listed red, not fatal
-            docs, health_ = 0, "red"
-        rows.append({"health": health_, "status": "open", "index": f"logstash-{d.replace('-', '.')}",
-                     "uuid": d, "pri": "1", "rep": "0", "docs.count": str(docs), "docs.deleted": "0",
-                     "store.size": str(store.partitions.size(d)), "pri.store.size": str(store.partitions.size(d))})  # fmt: skip
+            docs, health_ = str(store.partitions.searcher(d).num_docs), "green"
+        except Exception:  # noqa: BLE001 - a damaged day is listed red, not fatal
+            docs, health_ = "0", "red"
+        size = store.partitions.size(d)
+        rows.append({"health": health_, "status": "open", "index": index_name(d), "uuid": d, "pri": "1", "rep": "0",
+                     "docs.count": docs, "docs.deleted": "0", "store.size": size, "pri.store.size": size})  # fmt: skip
     return rows
 
 
-@es
+def _human(n: int) -> str:
+    for unit in ("b", "kb", "mb", "gb", "tb"):
+        if n < 1024 or unit == "tb":
+            return f"{n}{unit}" if unit == "b" else f"{n:.1f}{unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+@es_endpoint
 async def cat_indices(request: Request) -> Response:
-    rows = await run_in_threadpool(_indices, request)
-    if request.query_params.get("format") == "json":
-        return ok(rows)
-    cols = ["health", "status", "index", "uuid", "pri", "rep", "docs.count", "docs.deleted", "store.size", "pri.store.size"]
-    lines = [" ".join(cols)] if "v" in request.query_params else []
-    lines += [" ".join(r[c] for c in cols) for r in rows]
-    return PlainTextResponse("\n".join(lines) + "\n", headers=ES_HEADERS)
+    _methods(request, "GET")
+    p = _check(request, {"v", "h", "s", "bytes", "health", "pri", "expand_wildcards", "local", "master_timeout",
+                         "include_unloaded_segments", "help"})  # fmt: skip
+    rows = await run_in_threadpool(_indices, request, request.path_params.get("index"))
+    cols = [c for c in (p.get("h") or "").split(",") if c] or list(rows[0] if rows else _CAT_COLS)
+    bad = [c for c in cols if c not in _CAT_COLS]
+    if bad:
+        raise unsupported(f"_cat/indices column [{bad[0]}]")
+    for r in rows:
+        for k in ("store.size", "pri.store.size"):
+            r[k] = str(r[k]) if "bytes" in p else _human(r[k])
+    for key in reversed([s for s in (p.get("s") or "").split(",") if s]):
+        name, _, order = key.partition(":")
+        if name not in _CAT_COLS:
+            raise unsupported(f"_cat/indices sort on [{name}]")
+        rows.sort(key=lambda r, n=name: int(r[n]) if str(r[n]).isdigit() else str(r[n]), reverse=order == "desc")
+    rows = [{c: r[c] for c in cols} for r in rows]
+    if p.get("format") == "json":
+        return _respond(request, rows)
+    if p.get("format") not in (None, "text", "txt"):
+        raise unsupported(f"_cat format [{p['format']}]")
+    table = ([cols] if "v" in p else []) + [[str(r[c]) for c in cols] for r in rows]
+    widths = [max((len(line[i]) for line in table), default=0) for i in range(len(cols))]
+    text = "".join(" ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() + "\n" for line in table)
+    return PlainTextResponse(text, headers=ES_HEADERS)
 
 
-@es
+_CAT_COLS = ("health", "status", "index", "uuid", "pri", "rep", "docs.count", "docs.deleted", "store.size", "pri.store.size")
+
+
+def _mapping(request: Request) -> dict[str, Any]:
+    props: dict[str, Any] = {"@timestamp": {"type": "date"}, "message": {"type": "text"}}
+    props |= {k: {"type": "keyword"} for k in schema.EVENT_KEYWORDS}
+    props |= {k: {"type": "long"} for k in (schema.LINE, schema.NLINES)}
+    props |= {k: {"type": "keyword"} for k in services(request).store.catalog.fields() if k not in props}
+    return {"properties": props}
+
+
+@es_endpoint
 async def index_meta(request: Request) -> Response:
+    """``GET``/``HEAD``/``PUT /{index}``: days exist; creating an index is a no-op."""
+    _methods(request, "GET", "PUT")
     index = request.path_params["index"]
     if request.method == "PUT":
-        _authorize_write(request)
+        _check(request, prm.HARMLESS_WRITE | {"include_type_name"})
+        _authorize(request)
         await _raw_body(request)
-        return ok({"acknowledged": True, "shards_acknowledged": True, "index": index})
-    s = services(request).searcher
-    _, _, named = _range_of(index, s)
-    days = [d for d in named if d in set(s.store.partitions.days())]
+        return _respond(request, {"acknowledged": True, "shards_acknowledged": True, "index": index})
+    _check(request, prm.HARMLESS_READ | {"include_type_name", "flat_settings", "include_defaults", "local"})
+    store = services(request).store
+    named = any(c in index for c in "*?") or index in ("_all", "*") or bulk.day_of_index(index) is not None
+    days = resolve(index, store.partitions.days()).days if named else []
     if not days:
         if request.method == "HEAD":
             return Response(status_code=404, headers=ES_HEADERS)
         raise EsError(404, "index_not_found_exception", f"no such index [{index}]")
     if request.method == "HEAD":
         return Response(status_code=200, headers=ES_HEADERS)
-    return ok({f"logstash-{d.replace('-', '.')}": {"aliases": {}, "mappings": {}, "settings": {}} for d in days})
+    mapping = await run_in_threadpool(_mapping, request)
+    settings = {"index": {"number_of_shards": "1", "number_of_replicas": "0"}}
+    return _respond(request, {index_name(d): {"aliases": {}, "mappings": mapping, "settings": settings} for d in days})
 
 
-@es
+@es_endpoint
+async def mapping(request: Request) -> Response:
+    _methods(request, "GET")
+    _check(request, prm.HARMLESS_READ | {"include_type_name", "local", "master_timeout"})
+    store = services(request).store
+    days = resolve(request.path_params.get("index"), store.partitions.days()).days
+    m = await run_in_threadpool(_mapping, request)
+    return _respond(request, {index_name(d): {"mappings": m} for d in days})
+
+
+@es_endpoint
 async def template(request: Request) -> Response:
+    """Templates are accepted and forgotten: the appliance's mapping is fixed."""
+    _methods(request, "GET", "PUT", "POST")
     if request.method in ("PUT", "POST"):
-        _authorize_write(request)
+        _check(request, {"create", "master_timeout", "order", "cause", "include_type_name"})
+        _authorize(request)
         await _raw_body(request)
-        return ok({"acknowledged": True})
-    return ok({})
+        return _respond(request, {"acknowledged": True})
+    if request.method == "HEAD":
+        return Response(status_code=404, headers=ES_HEADERS)
+    raise EsError(404, "resource_not_found_exception", f"index template matching [{request.path_params['name']}] not found")
 
 
 # -- writes ---------------------------------------------------------------------------------
 
 
-async def _write(request: Request, actions: list[bulk.Action]) -> list[bulk.Action]:
-    svc = services(request)
-    groups = await run_in_threadpool(bulk.prepare, actions)  # parsing stays off the writer thread
-    fut = svc.ingest.submit(lambda w: bulk.write(svc.store, w, groups))
-    await run_in_threadpool(fut.result, 120)
-    return actions
+class _Gate:
+    """Bounds the bulk requests in memory; beyond the waiting room, 429 at once."""
+
+    def __init__(self) -> None:
+        self.sem = asyncio.Semaphore(BULK_ACTIVE)
+        self.waiting = 0
 
 
-@es
-async def bulk_api(request: Request) -> Response:
-    _authorize_write(request)
-    raw = await _raw_body(request)
+@asynccontextmanager
+async def _gate(request: Request) -> AsyncIterator[None]:
+    state = request.app.state
+    gate = getattr(state, "es_bulk_gate", None)
+    if gate is None:
+        gate = state.es_bulk_gate = _Gate()
+    if gate.waiting >= BULK_WAITING:
+        raise Busy(retry_after=1)
+    gate.waiting += 1
     try:
-        actions = await run_in_threadpool(bulk.parse_ndjson, raw, request.path_params.get("index"))
-    except bulk.BulkError as e:
-        raise EsError(400, "illegal_argument_exception", str(e)) from None
+        await gate.sem.acquire()
+    finally:
+        gate.waiting -= 1
+    try:
+        yield
+    finally:
+        gate.sem.release()
+
+
+async def _commit(request: Request, prepared: bulk.Prepared) -> None:
+    """Resolves only after the commit: an acknowledged write is durable (and visible)."""
+    svc = services(request)
+    if not any(not r.replay for r in prepared.ready):
+        return
+    fut = svc.ingest.submit(lambda w: bulk.write(svc.store, w, prepared.ready))
+    try:
+        await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), WRITE_TIMEOUT_S)
+    except TimeoutError:
+        raise EsError(503, "process_cluster_event_timeout_exception",
+                      "the write is queued but not yet durable; retrying the same request is safe") from None  # fmt: skip
+
+
+@es_endpoint
+async def bulk_api(request: Request) -> Response:
+    _methods(request, "POST", "PUT")
+    p = _check(request, prm.HARMLESS_WRITE | {"pipeline", "type"})
+    if "pipeline" in p:
+        raise unsupported("[pipeline] (ingest pipelines)")
+    _authorize(request)
     t0 = time.perf_counter()
-    done = await _write(request, actions) if actions else []
-    body = bulk.results(done)
-    body["took"] = int((time.perf_counter() - t0) * 1000)
-    return ok(body)
+    async with _gate(request):
+        raw = await _raw_body(request)
+        prepared = await workers.prepare_body(services(request).store.root, raw, request.path_params.get("index"))
+        del raw
+        await _commit(request, prepared)
+    body = prepared.response(int((time.perf_counter() - t0) * 1000))
+    if "filter_path" in p:
+        return _respond(request, orjson.loads(body))
+    return json_response(body)
 
 
-@es
+@es_endpoint
 async def doc_api(request: Request) -> Response:
-    _authorize_write(request)
-    doc = await _json_body(request)
-    act = bulk.Action("index", request.path_params["index"], request.path_params.get("id") or uuid.uuid4().hex, doc)
-    (done,) = await _write(request, [act])
-    if done.error:
-        raise EsError(400, "mapper_parsing_exception", done.error)
-    return ok({**done.result, "_version": 1, "result": "created", "_shards": {"total": 1, "successful": 1, "failed": 0},
-               "_seq_no": 0, "_primary_term": 1}, status=201)  # fmt: skip
+    """``/{index}/_doc[/{id}]`` and ``/{index}/_create/{id}``: a ``_bulk`` of one."""
+    _methods(request, "POST", "PUT")
+    p = _check(request, prm.HARMLESS_WRITE | {"op_type", "pipeline", "version", "version_type", "if_seq_no",
+                                              "if_primary_term"})  # fmt: skip
+    if "pipeline" in p or "version" in p or "if_seq_no" in p:
+        raise unsupported("[pipeline], [version] and [if_seq_no] on writes")
+    _authorize(request)
+    doc_id = request.path_params.get("id")
+    if request.method == "PUT" and doc_id is None:
+        raise bad_request("PUT needs a document id (POST creates one)")
+    op = "create" if "/_create/" in request.url.path or p.get("op_type") == "create" else "index"
+    act = bulk.Action(op, request.path_params["index"], doc_id, await _json_body(request))
+    bulk.check_action(act, {})
+    async with _gate(request):
+        prepared = await run_in_threadpool(bulk.prepare, services(request).store, [act])
+        await _commit(request, prepared)
+    item = orjson.loads(prepared.items)[0][op]
+    if "error" in item:
+        raise EsError(400, item["error"]["type"], item["error"]["reason"])
+    item.pop("status", None)
+    return _respond(request, {"_type": "_doc", **item}, status=201)
 
 
 # -- search ---------------------------------------------------------------------------------
 
-_SCROLLS: dict[str, tuple[float, dict[str, Any], str | None]] = {}
 
-
-def _sort_order(sort: Any) -> bool:
-    """True for newest first. Only @timestamp (and _score/_doc, read as time) sort."""
-    if sort is None:
-        return True
-    items = sort if isinstance(sort, list) else [sort]
-    newest = True
-    for it in items:
-        if isinstance(it, str):
-            name, _, order = it.partition(":")
-        elif isinstance(it, dict) and len(it) == 1:
-            name, spec = next(iter(it.items()))
-            order = spec.get("order", "asc") if isinstance(spec, dict) else str(spec)
-        else:
-            raise EsError(400, "parsing_exception", "malformed sort")
-        if name in ("_score", "_doc"):
-            continue
-        if name not in schema.TIMESTAMP_ALIASES:
-            raise EsError(400, "illegal_argument_exception", f"sort on [{name}] is not supported (only @timestamp)")
-        newest = (order or "asc").lower() == "desc"
-    return newest
-
-
-def _filter_source(src: dict[str, Any], spec: Any) -> dict[str, Any] | None:
-    if spec is None or spec is True:
-        return src
-    if spec is False:
-        return None
-    if not isinstance(spec, list | str | dict):
-        raise EsError(400, "illegal_argument_exception", f"_source must be a boolean, a list or an object, not {spec!r}")
-    inc, exc = (spec, []) if isinstance(spec, list | str) else (spec.get("includes") or spec.get("include") or [],
-                                                                spec.get("excludes") or spec.get("exclude") or [])  # fmt: skip
-    inc = [inc] if isinstance(inc, str) else inc
-    exc = [exc] if isinstance(exc, str) else exc
-    return {k: v for k, v in src.items()
-            if (not inc or any(fnmatch.fnmatchcase(k, p) for p in inc)) and not any(fnmatch.fnmatchcase(k, p) for p in exc)}  # fmt: skip
-
-
-def _source_of(ev: dict[str, Any], fetched: Any) -> tuple[str, dict[str, Any]]:
-    src = {k: v for k, v in ev.items() if k not in ("_id", "file_id")}
-    eid = ev["_id"]
-    if fetched.source is not None and fetched.source.info.get("format") == "ndjson" and fetched.lines:
-        try:
-            stored = orjson.loads(fetched.lines[0])
-            eid = stored.get("_id", eid)
-        except orjson.JSONDecodeError:
-            pass
-    return eid, src
-
-
-def _int(v: Any, name: str) -> int:
-    try:
-        if isinstance(v, bool):
-            raise TypeError
-        return int(v)
-    except (TypeError, ValueError):
-        raise EsError(400, "illegal_argument_exception", f"[{name}] must be a whole number, not {v!r}") from None
-
-
-def _search(request: Request, index: str | None, body: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    if not isinstance(body, dict):
-        raise EsError(400, "parsing_exception", "the search body must be an object")
-    unknown = set(body) - SEARCH_KEYS
-    if unknown:
-        raise EsError(400, "parsing_exception", f"unknown or unsupported search keys {sorted(unknown)}")
-    svc = services(request)
-    s = svc.searcher
-    start, end, _days = _range_of(index, s)
-    s.resolver.refresh()
-    comp = Compiler(s.resolver)
-    q = comp.compile(body.get("query"))
-    if "q" in params:
-        q = comp.lucene(params["q"], params.get("default_operator", "OR").upper())
-    size = _int(params.get("size", body.get("size", 10)), "size")
-    offset = _int(params.get("from", body.get("from", 0)), "from")
-    if size < 0 or offset < 0 or size + offset > 10_000:
-        raise EsError(400, "illegal_argument_exception", "from + size must be between 0 and 10000")
-    newest = _sort_order(body.get("sort") or (params["sort"].split(",") if "sort" in params else None))
-    after = body.get("search_after")
-    if after is not None:
-        if not isinstance(after, list) or not after or not isinstance(after[0], int | float):
-            raise EsError(400, "illegal_argument_exception", "search_after takes the sort values of the last hit")
-        cursor = int(after[0]) * 1000
-        if newest:
-            end = min(end, cursor - 1) if end is not None else cursor - 1
-        else:
-            start = max(start, cursor + 1000) if start is not None else cursor + 1000
-    if end is not None and start is not None and end < start:
-        page_hits, total = [], 0
-    else:
-        page = s.search(q, start_us=start, end_us=end, limit=max(size, 1), offset=offset, newest_first=newest)
-        page_hits, total = (page.hits if size else []), page.total
-    fetched = s.fetch(page_hits)
-    terms = comp.highlight_terms() if body.get("highlight") else []
-    hits = []
-    for f in fetched:
-        ev = to_event(f)
-        eid, src = _source_of(ev, f)
-        ms = f.hit.ts_us // 1000
-        h: dict[str, Any] = {"_index": f"logstash-{f.hit.day.replace('-', '.')}", "_type": "_doc", "_id": eid,
-                             "_score": None, "_source": _filter_source(src, body.get("_source")), "sort": [ms]}  # fmt: skip
-        if h["_source"] is None:
-            del h["_source"]
-        if terms:
-            h["highlight"] = {"message": [highlight_text(src.get("message", ""), terms, "<em>", "</em>")]}
-        hits.append(h)
-    tth = body.get("track_total_hits", True)
-    total_obj = {"value": total, "relation": "eq"}
-    if isinstance(tth, int) and not isinstance(tth, bool) and total > tth:
-        total_obj = {"value": tth, "relation": "gte"}
-    out: dict[str, Any] = {"took": 0, "timed_out": False,
-                           "_shards": {"total": len(_days), "successful": len(_days), "skipped": 0, "failed": 0},
-                           "hits": {"total": total_obj if tth is not False else None, "max_score": None, "hits": hits}}  # fmt: skip
-    if tth is False:
-        del out["hits"]["total"]
-    aggs = body.get("aggs") or body.get("aggregations")
-    if aggs:
-        out["aggregations"] = Aggregator(s, start, end).run(aggs, q)
-    out["took"] = int((time.perf_counter() - t0) * 1000)
-    return out
-
-
-@es
+@es_endpoint
 async def search_api(request: Request) -> Response:
+    _methods(request, "GET", "POST")
+    p = _check(request, es_search.SEARCH_PARAMS)
     body = await _json_body(request)
     index = request.path_params.get("index")
-    params = dict(request.query_params)
-    result = await run_in_threadpool(_search, request, index, body, params)
-    if "scroll" in params:
-        sid = uuid.uuid4().hex
-        _SCROLLS[sid] = (time.time() + 300, body, index)
-        _remember_last(sid, result)
-        result["_scroll_id"] = sid
-    return ok(result)
+    searcher = services(request).searcher
+    keep = cursor.keep_alive_s(p["scroll"]) if "scroll" in p else None
+    result = await run_in_threadpool(es_search.search, searcher, index, body, p, scroll=keep is not None)
+    if keep is not None:
+        state = {"i": index, "b": {k: v for k, v in body.items() if k not in _NOT_CARRIED},
+                 "p": {k: v for k, v in p.items() if k in _CARRIED_PARAMS}}  # fmt: skip
+        result = {"_scroll_id": _next_scroll(state, result, keep), **result}
+    return _respond(request, result)
 
 
-def _remember_last(sid: str, result: dict[str, Any]) -> None:
-    exp, body, index = _SCROLLS[sid]
+_NOT_CARRIED = {"aggs", "aggregations", "from", "search_after"}
+_CARRIED_PARAMS = {"q", "df", "default_operator", "size", "sort", "_source", "_source_includes", "_source_excludes",
+                   "track_total_hits", "version", "seq_no_primary_term", "stored_fields", "docvalue_fields"}  # fmt: skip
+
+
+def _next_scroll(state: dict[str, Any], result: dict[str, Any], keep: float) -> str:
     hits = result["hits"]["hits"]
-    if hits:
-        body = {**body, "search_after": hits[-1]["sort"], "from": 0}
-    _SCROLLS[sid] = (exp, body, index)
-    for k, (e, _, _) in list(_SCROLLS.items()):
-        if e < time.time():
-            _SCROLLS.pop(k, None)
+    return cursor.encode({**state, "a": hits[-1]["sort"] if hits else None}, keep)
 
 
-@es
+@es_endpoint
 async def scroll_api(request: Request) -> Response:
+    _methods(request, "GET", "POST", "DELETE")
+    p = _check(request, {"scroll", "scroll_id", "rest_total_hits_as_int"})
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise bad_request("the scroll body must be an object", "parsing_exception")
+    ids = body.get("scroll_id", request.path_params.get("scroll_id", p.get("scroll_id")))
     if request.method == "DELETE":
-        body = await _json_body(request)
-        ids = body.get("scroll_id") if isinstance(body, dict) else None
-        ids = [ids] if isinstance(ids, str) else (ids or list(_SCROLLS))
-        n = sum(1 for i in ids if _SCROLLS.pop(i, None) is not None)
-        return ok({"succeeded": True, "num_freed": n})
-    body = await _json_body(request)
-    sid = (body or {}).get("scroll_id") or request.query_params.get("scroll_id")
-    if not sid or sid not in _SCROLLS:
-        raise EsError(404, "search_context_missing_exception", f"No search context found for id [{sid}]")
-    _, sbody, index = _SCROLLS[sid]
-    sbody = {k: v for k, v in sbody.items() if k not in ("aggs", "aggregations")}
-    result = await run_in_threadpool(_search, request, index, sbody, {})
-    _remember_last(sid, result)
-    result["_scroll_id"] = sid
-    return ok(result)
+        listed = [ids] if isinstance(ids, str) else ids if isinstance(ids, list) else []
+        live = 0
+        for sid in listed:
+            try:
+                cursor.decode(sid)
+                live += 1
+            except EsError:
+                pass
+        return _respond(request, {"succeeded": True, "num_freed": live})
+    check_body = {k: v for k, v in body.items() if k not in ("scroll_id", "scroll", "rest_total_hits_as_int")}
+    if check_body:
+        raise unsupported(f"[{next(iter(check_body))}] in a scroll request", "parsing_exception")
+    state = cursor.decode(ids)
+    raw_keep = body.get("scroll", p.get("scroll"))
+    keep = cursor.keep_alive_s(raw_keep) if raw_keep is not None else max(1.0, state["x"] - time.time())
+    params = dict(state["p"])
+    as_int = body.get("rest_total_hits_as_int", p.get("rest_total_hits_as_int"))
+    if as_int is not None:
+        params["rest_total_hits_as_int"] = str(as_int).lower()
+    sbody = dict(state["b"])
+    if state["a"] is None:
+        params["size"] = "0"  # the previous page was the last
+    else:
+        sbody["search_after"] = state["a"]
+    result = await run_in_threadpool(es_search.search, services(request).searcher, state["i"], sbody, params, scroll=True)
+    return _respond(request, {"_scroll_id": _next_scroll(state, result, keep), **result})
 
 
-@es
+@es_endpoint
 async def count_api(request: Request) -> Response:
+    _methods(request, "GET", "POST")
+    p = _check(request, es_search.COUNT_PARAMS | {"min_score", "terminate_after"})
+    if "min_score" in p or "terminate_after" in p:
+        raise unsupported("[min_score] and [terminate_after]")
     body = await _json_body(request)
-    if not isinstance(body, dict) or set(body) - {"query"}:
-        raise EsError(400, "parsing_exception", "_count takes only a query")
-    index = request.path_params.get("index")
-
-    def run() -> int:
-        s = services(request).searcher
-        start, end, _ = _range_of(index, s)
-        s.resolver.refresh()
-        comp = Compiler(s.resolver)
-        q = comp.compile(body.get("query"))
-        if "q" in request.query_params:
-            q = comp.lucene(request.query_params["q"])
-        return 0 if (start is not None and end is not None and end < start) else s.count(q, start_us=start, end_us=end)
-
-    n = await run_in_threadpool(run)
-    return ok({"count": n, "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0}})
+    n = await run_in_threadpool(es_search.count, services(request).searcher, request.path_params.get("index"), body, p)
+    return _respond(request, {"count": n, "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0}})
 
 
-@es
-async def msearch_api(request: Request) -> Response:
-    raw = await _raw_body(request)
-    lines = [ln for ln in raw.split(b"\n") if ln.strip()]
+_MSEARCH_HEADER = {"index", "search_type", "preference", "routing", "request_cache", "allow_no_indices",
+                   "expand_wildcards", "ignore_unavailable", "ccs_minimize_roundtrips", "allow_partial_search_results"}  # fmt: skip
+
+
+def _msearch(request: Request, raw: bytes, p: Mapping[str, str]) -> list[dict[str, Any]]:
+    lines = [ln for ln in raw.splitlines() if ln.strip()]
     if len(lines) % 2:
-        raise EsError(400, "illegal_argument_exception", "_msearch takes header and body lines in pairs")
-    responses = []
+        raise bad_request("_msearch takes header and body lines in pairs")
+    searcher = services(request).searcher
+    params = {k: v for k, v in p.items() if k in ("rest_total_hits_as_int", "typed_keys")}
+    out = []
     for i in range(0, len(lines), 2):
         try:
             header, body = orjson.loads(lines[i]), orjson.loads(lines[i + 1])
             if not isinstance(header, dict) or not isinstance(body, dict):
-                raise EsError(400, "parse_exception", "each _msearch line must be a JSON object")
+                raise bad_request("each _msearch line must be a JSON object", "parse_exception")
+            extra = set(header) - _MSEARCH_HEADER
+            if extra:
+                raise unsupported(f"_msearch header [{sorted(extra)[0]}]")
             index = header.get("index", request.path_params.get("index"))
             index = ",".join(index) if isinstance(index, list) else index
-            r = await run_in_threadpool(_search, request, index, body, {})
-            responses.append({**r, "status": 200})
+            out.append({**es_search.search(searcher, index, body, params), "status": 200})
         except EsError as e:
-            responses.append({**e.body()})
+            out.append(e.body())
         except orjson.JSONDecodeError as e:
-            responses.append(EsError(400, "parse_exception", str(e)).body())
-    return ok({"took": 0, "responses": responses})
+            out.append(EsError(400, "parse_exception", str(e)).body())
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            out.append(bad_request(f"malformed request: {type(e).__name__}: {str(e)[:200]}").body())
+    return out
 
 
+@es_endpoint
+async def msearch_api(request: Request) -> Response:
+    _methods(request, "GET", "POST")
+    p = _check(request, prm.HARMLESS_READ | {"rest_total_hits_as_int", "typed_keys"})
+    t0 = time.perf_counter()
+    responses = await run_in_threadpool(_msearch, request, await _raw_body(request), p)
+    return _respond(request, {"took": int((time.perf_counter() - t0) * 1000), "responses": responses})
 
+
+@es_endpoint
+async def not_supported(request: Request) -> Response:
+    raise unsupported(f"the API [{request.method} {request.url.path}]")
+
+
+ANY = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]
 
 routes = [
     Route("/", root, methods=["GET", "HEAD"]),
-    Route("/_cluster/health", health),
-    Route("/_cluster/health/{index}", health),
-    Route("/_cat/indices", cat_indices),
-    Route("/_cat/indices/{index}", cat_indices),
-    Route("/_bulk", bulk_api, methods=["POST", "PUT"]),
-    Route("/_search", search_api, methods=["GET", "POST"]),
-    Route("/_search/scroll", scroll_api, methods=["GET", "POST", "DELETE"]),
-    Route("/_count", count_api, methods=["GET", "POST"]),
-    Route("/_msearch", msearch_api, methods=["GET", "POST"]),
-    Route("/_template/{name}", template, methods=["GET", "PUT", "POST", "HEAD"]),
-    Route("/_index_template/{name}", template, methods=["GET", "PUT", "POST", "HEAD"]),
-    Route("/{index}/_bulk", bulk_api, methods=["POST", "PUT"]),
-    Route("/{index}/_search", search_api, methods=["GET", "POST"]),
-    Route("/{index}/_count", count_api, methods=["GET", "POST"]),
-    Route("/{index}/_msearch", msearch_api, methods=["GET", "POST"]),
-    Route("/{index}/_doc", doc_api, methods=["POST"]),
-    Route("/{index}/_doc/{id}", doc_api, methods=["POST", "PUT"]),
-    Route("/{index}", index_meta, methods=["GET", "HEAD", "PUT"]),
+    Route("/_cluster/health", health, methods=ANY),
+    Route("/_cluster/health/{index}", health, methods=ANY),
+    Route("/_cat/indices", cat_indices, methods=ANY),
+    Route("/_cat/indices/{index}", cat_indices, methods=ANY),
+    Route("/_mapping", mapping, methods=ANY),
+    Route("/_bulk", bulk_api, methods=ANY),
+    Route("/_search", search_api, methods=ANY),
+    Route("/_search/scroll", scroll_api, methods=ANY),
+    Route("/_search/scroll/{scroll_id}", scroll_api, methods=ANY),
+    Route("/_count", count_api, methods=ANY),
+    Route("/_msearch", msearch_api, methods=ANY),
+    Route("/_template/{name}", template, methods=ANY),
+    Route("/_index_template/{name}", template, methods=ANY),
+    Route("/{index}/_bulk", bulk_api, methods=ANY),
+    Route("/{index}/_search", search_api, methods=ANY),
+    Route("/{index}/_count", count_api, methods=ANY),
+    Route("/{index}/_msearch", msearch_api, methods=ANY),
+    Route("/{index}/_mapping", mapping, methods=ANY),
+    Route("/{index}/_doc", doc_api, methods=ANY),
+    Route("/{index}/_doc/{id}", doc_api, methods=ANY),
+    Route("/{index}/_create/{id}", doc_api, methods=ANY),
+    Route("/{index}/_{rest:path}", not_supported, methods=ANY),
+    Route("/{index}", index_meta, methods=ANY),
+    Route("/_{rest:path}", not_supported, methods=ANY),
 ]
