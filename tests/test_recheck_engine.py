@@ -377,3 +377,21 @@ def test_demo_uncategorized_are_the_unmatched_failures(demo_engine: tuple) -> No
     g = eng.graph(days=10, now=now)
     for bug in g.bugs:
         assert bug.fails == sum(b.result == "FAILURE" and str(b.bug) == bug.bug for b in plan)
+
+
+def test_classification_is_cached_until_what_it_depends_on_changes(engine: RecheckEngine) -> None:
+    spec = BY_NAME["fail_voting"]
+    first = engine.classify(spec.uuid)
+    again = engine.classify(spec.uuid)
+    assert again.bugs == first.bugs and again.matches == first.matches
+    assert again.matches is first.matches  # served from the cache, not recomputed
+    sigdir = engine.signatures.directory
+    extra = sigdir / "1000077.yaml"
+    extra.write_text('query: message:"alpha happened in setup"\n')
+    try:
+        engine.signatures.reload()
+        assert "1000077" in engine.classify(spec.uuid).bugs  # a new signature invalidates
+    finally:
+        extra.unlink()
+        engine.signatures.reload()
+    assert "1000077" not in engine.classify(spec.uuid).bugs

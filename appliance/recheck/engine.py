@@ -18,9 +18,11 @@ run in parallel on a small thread pool (Tantivy releases the GIL while it search
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -42,6 +44,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 MAX_WAIT_S = 3600.0
+CLASSIFY_CACHE = 2048
+"""Classifications kept (a few KB each): a build page or a bot asks again and again."""
 DEFAULT_DAYS = 10
 
 Now = datetime | int | float | None
@@ -83,6 +87,7 @@ class RecheckEngine:
         self._cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
         self._cache_lock = threading.Lock()
         self._locks: dict[tuple[Any, ...], threading.Lock] = {}
+        self._classified: OrderedDict[tuple[Any, ...], Classification] = OrderedDict()
 
     @classmethod
     def from_config(
@@ -143,6 +148,14 @@ class RecheckEngine:
             c = empty(build)
             c.waited_s = waited
             return c
+        key = self._classify_key(info, max_events)
+        with self._cache_lock:
+            hit = self._classified.get(key)
+            if hit is not None:
+                self._classified.move_to_end(key)
+        if hit is not None:
+            took = (time.perf_counter() - t0 - waited) * 1000
+            return dataclasses.replace(hit, waited_s=waited, took_ms=took)
         matches, errors = classify_build(
             info,
             self.signatures.active(),
@@ -152,17 +165,22 @@ class RecheckEngine:
             map_fn=self._map,
         )
         took = (time.perf_counter() - t0 - waited) * 1000
-        return Classification(
-            info.uuid,
-            dict(info.attrs),
-            True,
-            info.complete,
-            info.failed,
-            matches,
-            errors,
-            waited,
-            took,
+        c = Classification(
+            info.uuid, dict(info.attrs), True, info.complete, info.failed, matches, errors, waited, took
         )
+        if not errors:  # a timed-out signature is worth another try
+            with self._cache_lock:
+                self._classified[key] = c
+                while len(self._classified) > CLASSIFY_CACHE:
+                    self._classified.popitem(last=False)
+        return c
+
+    def _classify_key(self, info: BuildInfo, max_events: int) -> tuple[Any, ...]:
+        """What a build's classification depends on: its fields (the poller may set its
+        result later), its files (a new file of a running build changes it), the signatures, and the days present (retention drops some).
+        Ingest elsewhere in the index does not, so a build page stays cached under load."""
+        return (info.uuid, repr(sorted(info.attrs.items())), info.file_ids, info.complete, max_events,
+                self.signatures.version, tuple(self.store.partitions.days()))  # fmt: skip
 
     def graph(self, days: int = DEFAULT_DAYS, now: Now = None) -> Graph:
         """Per active signature: distinct builds hit per hour and per ``build_status``,
