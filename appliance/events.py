@@ -53,7 +53,7 @@ def to_event(f: Fetched) -> dict[str, Any]:
                 if value:
                     ev[name] = value
         ev.update(src.attrs)
-    ev["message"] = message
+    ev["message"] = message if f.error is None else f"[{f.error}]"
     ev["line"] = h.line + 1
     ev["nlines"] = h.nlines
     ev["file_id"] = h.file_id

@@ -10,7 +10,6 @@ the commit (see :mod:`index.writer`), so an interrupted ingest is simply run aga
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import time
 from collections import deque
@@ -27,7 +26,7 @@ from index.partitions import DAY_US, day_of
 from index.store import Store
 from index.writer import Writer
 
-from . import builds, formats
+from . import builds, formats, procs
 from .config import Config
 from .filelist import FileList, strip_compression
 from .formats.base import Context
@@ -286,7 +285,7 @@ class Parsers:
 
     def __init__(self, workers: int, window: int) -> None:
         self.window = window
-        self.pool = mp.get_context("forkserver").Pool(max(1, workers))
+        self.pool = procs.forkserver().Pool(max(1, workers), initializer=procs.die_with_parent)
 
     def map(self, fn: Callable[[FileTask], FileResult], tasks: list[FileTask]) -> Iterator[FileResult]:
         it = iter(tasks)

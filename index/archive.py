@@ -213,9 +213,12 @@ class Archive:
         info = self.info(sha)
         dec = zstandard.ZstdDecompressor()
         with open(self.path(sha), "rb") as f:
-            for fr in info.frames:
+            for i, fr in enumerate(info.frames):
                 f.seek(fr.comp_offset)
-                yield dec.decompress(f.read(fr.comp_size))
+                try:
+                    yield dec.decompress(f.read(fr.comp_size))
+                except zstandard.ZstdError as e:
+                    raise ArchiveError(f"blob {sha} frame {i} is damaged: {e}") from None
 
     def read(self, sha: str) -> bytes:
         return b"".join(self.stream(sha))

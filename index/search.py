@@ -21,6 +21,7 @@ import tantivy
 
 from . import query as lucene
 from . import schema
+from .archive import ArchiveError
 from .catalog import Catalog, Source
 from .partitions import DAY_US, PartitionError, day_start_us
 from .store import Store
@@ -52,6 +53,8 @@ class Fetched:
     hit: Hit
     source: Source | None
     lines: list[bytes]
+    error: str | None = None
+    """Why the lines are missing (a damaged archive blob): the hit still shows."""
 
 
 class CatalogResolver:
@@ -308,9 +311,13 @@ class Searcher:
         for h in hits:
             src = sources.get(h.file_id)
             lines: list[bytes] = []
+            error = None
             if src is not None:
-                lines = self.store.archive.lines(src.sha256, h.line, min(h.nlines, max_lines))
-            out.append(Fetched(h, src, lines))
+                try:
+                    lines = self.store.archive.lines(src.sha256, h.line, min(h.nlines, max_lines))
+                except ArchiveError as e:
+                    error = f"log text unavailable: {e} (appliance verify --archive)"
+            out.append(Fetched(h, src, lines, error))
         return out
 
 

@@ -66,3 +66,43 @@ def test_kill_9_at_random_moments_then_rerun_equals_clean_ingest(tmp_path: Path,
     assert p.wait(300) == 0, p.stderr.read() if p.stderr else ""
     assert kills >= 1, "the ingest finished before any kill: make the corpus bigger"
     assert _state(data) == expected
+
+
+_SLEEPER = """
+import time
+from appliance.procs import die_with_parent, forkserver
+if __name__ == "__main__":
+    pool = forkserver().Pool(1, initializer=die_with_parent)
+    pool.apply_async(time.sleep, (120,))  # a worker busy for two minutes
+    time.sleep(0.5)
+    print(pool._pool[0].pid, flush=True)
+    time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_busy_worker_dies_with_its_killed_parent(tmp_path: Path) -> None:
+    """kill -9 of the appliance (the OOM killer) leaves no fork server, no busy worker."""
+    script = tmp_path / "sleeper.py"
+    script.write_text(_SLEEPER)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    assert p.stdout is not None
+    worker = int(p.stdout.readline())
+    assert _alive(worker)
+    p.kill()
+    p.wait(10)
+    deadline = time.monotonic() + 20  # far below the worker's two minutes
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = _alive(worker)
+    if alive:
+        os.kill(worker, signal.SIGKILL)
+    assert not alive, "the worker outlived its parent"

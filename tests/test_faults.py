@@ -254,3 +254,53 @@ def test_bytes_flipped_inside_a_segment_are_reported(tmp_path: Path) -> None:
         r = srv.get("/discover.json", params={"q": "*", "from": "0", "size": "5"})
         assert r.status_code == 200
         assert bad in srv.get("/status").json()["broken_partitions"]
+
+
+def _wait_verified(srv: srvmod.Server) -> dict[str, object]:
+    for _ in range(100):
+        ready = srv.get("/readyz").json()
+        if ready["checksums_verified"]:
+            return ready  # type: ignore[no-any-return]
+        time.sleep(0.1)
+    raise AssertionError("the startup checksum check never finished")
+
+
+def test_verify_finds_damage_no_query_notices_and_reindex_clears_it(tmp_path: Path) -> None:
+    data, days = _three_days(tmp_path)
+    bad = days[2]
+    pos = max((data / "index" / bad).glob("*.pos"), key=lambda p: p.stat().st_size)  # read by phrases only
+    body = bytearray(pos.read_bytes())
+    assert len(body) > 400
+    body[len(body) // 3] ^= 0x01  # one bit, far from the footer
+    pos.write_bytes(bytes(body))
+    blob = next(p for p in (data / "archive").rglob("*") if p.is_file() and p.stat().st_size > 1000)
+    good_blob = blob.read_bytes()
+    _flip(blob, "middle")
+
+    r = _cli(data, "verify", "--archive")
+    assert r.returncode == 1
+    assert f"day {bad}: " in r.stdout and "checksum mismatch" in r.stdout
+    assert f"appliance reindex --day {bad}" in r.stdout
+    assert "archive: " in r.stdout
+    assert all(f"day {d}:" not in r.stdout for d in days[:2])
+
+    with srvmod.running(data, env=_env(), log=tmp_path / "serve.log", inherit_env=False) as srv:
+        ready = _wait_verified(srv)
+        assert list(ready["broken_partitions"]) == [bad]  # type: ignore[call-overload]
+        assert _discover_total(srv) == 9000, "a damaged day is reported, not hidden"
+        store = Store(data)
+        src = next(x for x in store.catalog.sources() if x.sha256 == blob.name.removesuffix(".zst"))
+        store.close()
+        r = srv.get("/discover.json", params={"q": f'build_uuid:"{src.attrs["build_uuid"]}"', "from": "0"})
+        assert r.status_code == 200, r.text[:300]
+        assert "log text unavailable" in r.text, "hits of a damaged archive blob still show, saying why"
+        r = srv.get(f"/logs/{src.key}")
+        assert r.status_code == 200 and "The archived file is damaged" in r.text
+    assert f"day partition {bad} is damaged" in srv.output()
+
+    blob.write_bytes(good_blob)
+    r = _cli(data, "reindex", "--quiet", "--day", bad)
+    assert r.returncode == 0, r.stderr
+    r = _cli(data, "verify", "--archive")
+    assert r.returncode == 0, r.stdout
+    assert "ok: 3 day partitions and the archive" in r.stdout

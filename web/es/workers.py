@@ -9,14 +9,13 @@ bodies and adds ready documents to Tantivy. The pool starts on the first ``_bulk
 from __future__ import annotations
 
 import asyncio
-import multiprocessing as mp
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from appliance import bulk
+from appliance import bulk, procs
 
 from .errors import EsError, bad_request
 
@@ -32,7 +31,7 @@ def _get() -> ProcessPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:
-            _pool = ProcessPoolExecutor(workers(), mp_context=mp.get_context("forkserver"))
+            _pool = ProcessPoolExecutor(workers(), mp_context=procs.forkserver(), initializer=procs.die_with_parent)
         return _pool
 
 

@@ -17,7 +17,9 @@ async def readyz(request: Request) -> JSONResponse:
     s = services(request)
     broken = dict(s.store.partitions.broken)
     days = s.store.partitions.days()
-    return JSONResponse({"ready": True, "days": len(days), "broken_partitions": broken})
+    checked = s.extras.get("integrity")
+    return JSONResponse({"ready": True, "days": len(days), "broken_partitions": broken,
+                         "checksums_verified": checked is not None})  # fmt: skip
 
 
 routes = [Route("/healthz", healthz), Route("/readyz", readyz)]
