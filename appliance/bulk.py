@@ -236,6 +236,11 @@ def _group(actions: list[Action]) -> list[_Group]:
         if "_id" in rest:
             act.error = "Field [_id] is a metadata field and cannot be added inside a document"
             continue
+        # line/nlines are the appliance's own bookkeeping (a _bulk event's place in its
+        # source); as fields they would make every event its own source (a hit or a
+        # cluster-bound event from another appliance carries them)
+        pop("line", None)
+        pop("nlines", None)
         try:
             ts = _event_time(raw_ts if raw_ts is not None else alt, act.index)
         except ValueError as e:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from . import config as config_mod
+from .backend.base import BackendError
 
 EXIT_USAGE = 2
 
@@ -63,13 +64,22 @@ def _print(obj: Any) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from dataclasses import replace
+
     from . import builds, ingest
 
+    if args.backend:
+        cfg = replace(cfg, backend=args.backend)
     record = builds.load_record(Path(args.build_json)) if args.build_json else None
     plan = ingest.plan(args.paths, _fields(args.field), record, cfg.tenant)
-    store = _store(cfg)
-    summary = ingest.ingest(store, cfg, plan, progress=None if not args.quiet else False)
-    dropped = _retention(store, cfg)
+    if cfg.backend != "local":  # to a cluster: bulk requests, nothing in the data dir
+        from .backend.writer import ingest_remote
+
+        summary, dropped = ingest_remote(cfg, plan), []
+    else:
+        store = _store(cfg)
+        summary = ingest.ingest(store, cfg, plan, progress=None if not args.quiet else False)
+        dropped = _retention(store, cfg)
     if args.json:
         _print({**summary.as_dict(), "retention_dropped": dropped})
     else:
@@ -103,22 +113,21 @@ def cmd_search(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from index.search import Searcher
 
     from . import timeparse
-    from .events import to_event
+    from .backend import is_remote, open_backend
 
-    store = _store(cfg)
-    searcher = Searcher(store, timeout_s=cfg.query_timeout_s)
+    searcher = None if is_remote(cfg) else Searcher(_store(cfg), timeout_s=cfg.query_timeout_s)
+    backend = open_backend(cfg, searcher.store if searcher else None, searcher)  # the config's: local or a cluster
     start = timeparse.parse(args.from_) if args.from_ else None
     end = timeparse.parse(args.to, round_up=True) if args.to else None
     try:
+        backend.check(args.query)
         if args.count:
-            print(searcher.count(args.query, start_us=start, end_us=end))
+            print(backend.count(args.query, start, end))
             return 0
-        page = searcher.search(
-            args.query, start_us=start, end_us=end, limit=args.limit, newest_first=not args.oldest_first
-        )
+        page = backend.search(args.query, start, end, size=args.limit, newest_first=not args.oldest_first)
     except QueryError as e:
         raise CliError(f"query: {e}") from None
-    events = [to_event(f) for f in searcher.fetch(page.hits)]
+    events = [h.event for h in page.hits]
     if args.json:
         _print({"total": page.total, "took_ms": round(page.took_ms, 2), "timed_out": page.timed_out, "hits": events})
         return 0
@@ -139,6 +148,25 @@ def cmd_stats(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     else:
         print(stats.render(info))
     return 0
+
+
+def cmd_verify(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from index import verify
+
+    store = _store(cfg)
+    bad = verify.verify_days(store, args.day or None, mark=False)
+    blobs = verify.verify_archive(store) if args.archive else {}
+    if args.json:
+        _print({"days": bad, "archive": blobs, "ok": not bad and not blobs})
+    else:
+        for day, problems in bad.items():
+            print(f"day {day}: " + "; ".join(problems) + f"\n  repair: appliance reindex --day {day}")
+        for problem in blobs.values():
+            print(f"archive: {problem} (ingest the file again)")
+        checked = len(args.day or store.partitions.days())
+        if not bad and not blobs:
+            print(f"ok: {checked} day partitions" + (" and the archive" if args.archive else ""))
+    return 1 if bad or blobs else 0
 
 
 def cmd_reindex(args: argparse.Namespace, cfg: config_mod.Config) -> int:
@@ -171,7 +199,10 @@ def cmd_bench(args: argparse.Namespace, cfg: config_mod.Config) -> int:
 def cmd_config(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from dataclasses import asdict
 
-    _print({k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()})
+    shown = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
+    if shown.get("opensearch_password"):
+        shown["opensearch_password"] = "***"
+    _print(shown)
     return 0
 
 
@@ -197,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--build-json", metavar="FILE", help="a Zuul build record with the build fields")
     sp.add_argument("--json", action="store_true", help="print the summary as JSON")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.add_argument("--backend", choices=config_mod.BACKENDS, help="where to write (default: the config's backend)")
 
     sp = add("search", cmd_search, "search events with a Lucene query")
     sp.add_argument("query")
@@ -208,6 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
 
     sp = add("stats", cmd_stats, "partitions, sizes, sources, disk")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("verify", cmd_verify, "check the index's checksums (and the archive's hashes); exit 1 if any is bad")
+    sp.add_argument("--day", action="append", help="only these days (default: all)")
+    sp.add_argument("--archive", action="store_true", help="also decompress and hash every archived file")
     sp.add_argument("--json", action="store_true")
 
     sp = add("reindex", cmd_reindex, "rebuild the day partitions from the archive (after a schema change)")
@@ -262,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except CliError as e:
         print(f"appliance: {e}", file=sys.stderr)
+        return 1
+    except BackendError as e:
+        print(f"appliance: {e.message}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as e:
         print(f"appliance: {e}", file=sys.stderr)

@@ -54,6 +54,18 @@ class Config:
     zuul_url: str = ""
     zuul_tenant: str = ""
     spool_dir: Path | None = None
+    backend: str = "local"
+    """Where events are searched and written: ``local`` (this data dir's Tantivy index) or
+    ``opensearch`` (an existing OpenSearch/Elasticsearch cluster, see :mod:`appliance.backend`)."""
+    opensearch_url: str = ""
+    opensearch_index: str = "logstash-*"
+    """Index pattern searched; writes go to ``<prefix>YYYY.MM.DD`` (the pattern minus ``*``)."""
+    opensearch_user: str = ""
+    opensearch_password: str = ""
+    opensearch_verify_tls: bool = True
+    opensearch_keyword_suffix: str = ""
+    """Appended to field names in aggregations (``.keyword`` on a Logstash-default mapping)."""
+    opensearch_timeout_s: float = 30.0
     extra: dict[str, Any] = field(default_factory=dict)
     """Unknown keys from the file (kept, reported by ``appliance config``)."""
 
@@ -115,4 +127,11 @@ def load(path: Path | None = None, env: dict[str, str] | None = None, **override
                 raise ConfigError(f"unknown config key {k}")
             values[k] = _coerce(k, known[k], v)
     cfg = Config(**values)
+    if cfg.backend not in BACKENDS:
+        raise ConfigError(f"config key backend: {cfg.backend!r} is not one of {', '.join(BACKENDS)}")
+    if cfg.backend == "opensearch" and not cfg.opensearch_url:
+        raise ConfigError("backend = opensearch needs opensearch_url")
     return replace(cfg, extra=extra) if extra else cfg
+
+
+BACKENDS = ("local", "opensearch")

@@ -445,3 +445,14 @@ def test_took_is_measured(url: str) -> None:
     t0 = time.perf_counter()
     r = search(url, {"query": {"match_all": {}}}).json()
     assert 0 <= r["took"] <= (time.perf_counter() - t0) * 1000 + 1 and r["timed_out"] is False
+
+
+def test_a_shipped_file_links_to_its_events_not_to_a_404(url: str, docs: list[dict[str, Any]]) -> None:
+    d = next(x for x in docs if x.get("build_uuid") and x.get("filename"))
+    r = httpx.get(f"{url}/logs/{d['build_uuid']}/{d['filename']}")
+    assert r.status_code == 302
+    target = r.headers["location"]
+    assert target.startswith("/discover?") and d["build_uuid"] in httpx.URL(target).params["q"]
+    page = httpx.get(f"{url}{target}")
+    assert page.status_code == 200 and d["build_uuid"][:7] in page.text
+    assert httpx.get(f"{url}/logs/{d['build_uuid']}/no/such/file.txt").status_code == 404

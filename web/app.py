@@ -17,6 +17,7 @@ from appliance.config import Config
 from appliance.plugins import optional_module
 
 from .errors import exception_handlers
+from .es import workers as es_workers
 from .metrics import LatencyMiddleware
 from .security import SecurityHeadersMiddleware
 from .services import Services
@@ -27,7 +28,9 @@ ROUTE_MODULES = (
     "web.routes.logs",
     "web.routes.recheck",
     "web.routes.recheck_api",
+    "web.routes.recheck_diff",
     "web.routes.status",
+    "web.routes.backend_views",
     "web.routes.es",
 )
 
@@ -52,6 +55,7 @@ def create_app(cfg: Config, services: Services | None = None) -> Starlette:
             yield
         finally:
             svc.close()  # on SIGTERM too: sources stop, the writer commits
+            es_workers.shutdown()  # before interpreter exit, whose pool teardown can race
 
     middleware = [Middleware(LatencyMiddleware), Middleware(SecurityHeadersMiddleware)]
     app = Starlette(
@@ -61,7 +65,10 @@ def create_app(cfg: Config, services: Services | None = None) -> Starlette:
     return app
 
 
-STARTUP_HOOKS: tuple[str, ...] = ("appliance.sources.spool:start", "appliance.sources.zuul:start_from_services")
+STARTUP_HOOKS: tuple[str, ...] = (
+    "appliance.integrity:start", "appliance.sources.spool:start", "appliance.sources.zuul:start_from_services",
+    "appliance.recheck.digger:start",
+)
 """``module:function(services)`` run at startup (e.g. the spool watcher, the Zuul poller)."""
 
 

@@ -35,5 +35,7 @@ def cmd_serve(args: argparse.Namespace, cfg: Any) -> int:
     signal.signal(signal.SIGTERM, lambda *_: None)  # uvicorn re-raises SIGTERM after its graceful shutdown: exit 0
     # JSON lines for containers and log shippers; plain text on a terminal unless asked.
     fmt = os.environ.get("APPLIANCE_LOG_FORMAT") or ("text" if sys.stderr.isatty() else "json")
-    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_config=log_config(fmt))
+    # h11 (not httptools, if installed): it refuses oversized request heads; httptools
+    # buffers any size. Measured: the same _bulk rate with either.
+    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_config=log_config(fmt), http="h11")
     return 0

@@ -57,6 +57,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 def guarded(endpoint: Endpoint) -> Endpoint:
     @functools.wraps(endpoint)
     async def wrapper(request: Request) -> Response:
+        from appliance.backend.base import BackendError
         from index.query import QueryError
 
         try:
@@ -66,6 +67,10 @@ def guarded(endpoint: Endpoint) -> Endpoint:
         except QueryError as e:
             err = query_error(e)
             return error_response(request, 400, err.message, err.column)
+        except BackendError as e:  # a remote cluster down, slow or refusing: say which, no traceback
+            if e.status >= 500:
+                log.warning("backend error on %s: %s", request.url.path, e.message)
+            return error_response(request, e.status, e.message)
         except Exception:
             log.exception("unexpected error on %s", request.url.path)
             return error_response(request, 500, "internal error: the server log has the details")

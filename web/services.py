@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from appliance.backend import Backend, is_remote, open_backend
 from appliance.config import Config
 from appliance.service import IngestService
 from index import retention
@@ -29,7 +30,28 @@ class Services:
     @classmethod
     def open(cls, config: Config) -> Services:
         store = Store(config.data_dir)
-        return cls(config, store, Searcher(store, timeout_s=config.query_timeout_s))
+        svc = cls(config, store, Searcher(store, timeout_s=config.query_timeout_s))
+        if svc.remote:  # the recheck pages, API and poller ask the cluster, not the empty local index
+            from appliance.backend.recheck import RemoteRecheckEngine
+
+            engine = RemoteRecheckEngine.from_config(config, svc.backend)
+            engine.start()
+            svc.extras["recheck"] = engine
+        return svc
+
+    @property
+    def remote(self) -> bool:
+        """Searches go to a cluster (``backend = "opensearch"``), not this data dir."""
+        return is_remote(self.config)
+
+    @property
+    def backend(self) -> Backend:
+        """The configured search backend, opened on first use (with the local backend,
+        routes keep calling :attr:`searcher` directly: same answers, fewer layers)."""
+        b = self.extras.get("backend")
+        if b is None:
+            b = self.extras["backend"] = open_backend(self.config, self.store, self.searcher)
+        return b  # type: ignore[no-any-return]
 
     @property
     def ingest(self) -> IngestService:

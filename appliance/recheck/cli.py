@@ -25,10 +25,15 @@ def _print_json(obj: Any) -> None:
 
 
 def _engine(cfg: Config, args: argparse.Namespace) -> Any:
+    from ..backend import is_remote, open_backend
+    from ..backend.recheck import RemoteRecheckEngine
     from .engine import RecheckEngine
     from .signatures import SignatureSet
 
-    eng = RecheckEngine.from_config(cfg)
+    if is_remote(cfg):  # backend = "opensearch": the same questions, asked of the cluster
+        eng: Any = RemoteRecheckEngine.from_config(cfg, open_backend(cfg))
+    else:
+        eng = RecheckEngine.from_config(cfg)
     if getattr(args, "signatures", None):
         eng.signatures = SignatureSet(args.signatures)
     return eng
@@ -297,3 +302,7 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
         "poll the Zuul builds API: fetch, ingest and classify finished builds",
     )
     p.add_argument("--once", action="store_true", help="one poll, then exit")
+
+    from .diff_cli import register as register_digging
+
+    register_digging(cmd, _build_args, _signatures_arg)

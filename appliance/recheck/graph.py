@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +22,7 @@ import tantivy
 from index import schema
 from index.query import QueryError
 
-from .buildindex import BuildIndex
+from .buildindex import BuildIndex, BuildInfo
 from .runner import Runner
 from .signatures import Signature
 
@@ -168,10 +168,7 @@ def compute(
     since24 = now_us - DAY_US
 
     def one(sig: Signature) -> BugGraph:
-        g = BugGraph(
-            sig.bug, sig.query, sig.url, discover_url(sig.effective_query, days, base_url),
-            voting=not sig.allow_nonvoting, suppress_graph=sig.suppress_graph,
-        )  # fmt: skip
+        g = new_bug(sig, days, base_url)
         try:
             per_file = runner.first_ts_per_file(
                 (runner.in_time(runner.for_day(sig.query, day), start, end), s)
@@ -186,34 +183,50 @@ def compute(
         except ValueError as e:
             g.error = str(e)
             return g
-        for uuid, times in builds.group_by_build(per_file.items()).items():
-            b = builds.get_cached(uuid)
-            if b is None:
-                continue
-            first = min(times)
-            status = b.status or "UNKNOWN"
-            row = g.series.setdefault(status, [0] * len(hours))
-            row[min(len(hours) - 1, max(0, (first - start) // HOUR_US))] += 1
-            g.hits += 1
-            qs = g.queues.setdefault(b.queue or "unknown", {"hits": 0, "fails": 0})
-            js = g.jobs.get(b.job)
-            if js is None:
-                js = g.jobs[b.job] = JobStat(builds=job_builds[b.job], failures=job_failures[b.job])
-            qs["hits"] += 1
-            js.hits += 1
-            if b.failed:
-                g.fails += 1
-                qs["fails"] += 1
-                js.fails += 1
-                if first >= since24:
-                    g.fails24 += 1
+        hit = [(b, min(times)) for uuid, times in builds.group_by_build(per_file.items()).items()
+               if (b := builds.get_cached(uuid)) is not None]  # fmt: skip
+        tally(g, hit, start, len(hours), since24, job_builds, job_failures)
         return g
 
-    bugs = list(map_fn(one, signatures))
-    bugs.sort(key=lambda b: (-(b.fails24 * 100000 + b.fails), b.bug))
+    bugs = order(list(map_fn(one, signatures)))
     g = Graph(now_us, start, end, days, hours, lag(runner, builds, now_us), bugs)
     g.took_ms = (time.perf_counter() - t0) * 1000
     return g
+
+
+def new_bug(sig: Signature, days: int, base_url: str = "") -> BugGraph:
+    return BugGraph(
+        sig.bug, sig.query, sig.url, discover_url(sig.effective_query, days, base_url),
+        voting=not sig.allow_nonvoting, suppress_graph=sig.suppress_graph,
+    )  # fmt: skip
+
+
+def tally(g: BugGraph, hit: Iterable[tuple[BuildInfo, int]], start: int, n_hours: int, since24: int,
+          job_builds: Counter[str], job_failures: Counter[str]) -> None:  # fmt: skip
+    """Count each hit build (with its first matching event's time) once: in the hour of
+    that event, in the series of its ``build_status``, by queue and by job."""
+    for b, first in hit:
+        status = b.status or "UNKNOWN"
+        row = g.series.setdefault(status, [0] * n_hours)
+        row[min(n_hours - 1, max(0, (first - start) // HOUR_US))] += 1
+        g.hits += 1
+        qs = g.queues.setdefault(b.queue or "unknown", {"hits": 0, "fails": 0})
+        js = g.jobs.get(b.job)
+        if js is None:
+            js = g.jobs[b.job] = JobStat(builds=job_builds[b.job], failures=job_failures[b.job])
+        qs["hits"] += 1
+        js.hits += 1
+        if b.failed:
+            g.fails += 1
+            qs["fails"] += 1
+            js.fails += 1
+            if first >= since24:
+                g.fails24 += 1
+
+
+def order(bugs: list[BugGraph]) -> list[BugGraph]:
+    """elastic-recheck's order: most failures in the last 24 h, then in the window."""
+    return sorted(bugs, key=lambda b: (-(b.fails24 * 100000 + b.fails), b.bug))
 
 
 def elastic_recheck(g: Graph) -> dict[str, Any]:

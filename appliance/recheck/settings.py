@@ -32,6 +32,8 @@ KEYS: dict[str, str] = {
     "zuul_overlap_h": "hours a build can run: how far before the newest seen build a poll still looks",
     "zuul_classify": "classify failed builds after ingest",
     "zuul_notify": "send notifications for classified failures (needs gerrit_url or notify_webhook_url)",
+    "templates_warm": "serve computes line templates of new log files in the background (diffs, trends)",
+    "templates_warm_days": "how many days of files the template warmer keeps cached",
 }
 """Every key read here, with what it does (``appliance config`` and the README list them)."""
 

@@ -139,6 +139,14 @@ def compute(
                 errors.append(r)
             else:
                 hit |= r
+    out = summarize(failed, hit, errors, start=start, end=end, days=days, base_url=base_url)
+    out.took_ms = (time.perf_counter() - t0) * 1000
+    return out
+
+
+def summarize(failed: list[BuildInfo], hit: set[str], errors: list[str], *, start: int, end: int, days: int,
+              base_url: str = "") -> Uncategorized:  # fmt: skip
+    """The failed builds no signature hit (``hit``: uuids), by job, newest first."""
     by_job: dict[str, JobFailures] = {}
     for b in failed:
         jf = by_job.setdefault(b.job, JobFailures(b.job, 0))
@@ -150,6 +158,4 @@ def compute(
         j.builds.sort(key=lambda x: x.time_us, reverse=True)
     jobs.sort(key=lambda j: (-len(j.builds), -j.builds[0].time_us, j.job))
     categorized = sum(1 for b in failed if b.uuid in hit)
-    out = Uncategorized(start, end, days, len(failed), categorized, jobs, errors)
-    out.took_ms = (time.perf_counter() - t0) * 1000
-    return out
+    return Uncategorized(start, end, days, len(failed), categorized, jobs, errors)

@@ -90,13 +90,12 @@ class SpoolSource:
     def _take(self, d: Path) -> None:
         try:
             builds = ingest.plan([d], tenant=self.cfg.tenant)
-            job = lambda w: ingest.ingest(self.store, self.cfg, builds, writer=w, progress=False)  # noqa: E731
-            while True:
-                try:
-                    summary = self.service.run(job)
-                    break
-                except Busy as e:
-                    time.sleep(e.retry_after)
+            if self.cfg.backend != "local":  # to the cluster (bulk, retried on 429), not the local writer
+                from ..backend.writer import ingest_remote
+
+                summary = ingest_remote(self.cfg, builds)
+            else:
+                summary = self._ingest_local(builds)
         except Exception as e:  # noqa: BLE001 - a bad tree is reported, never fatal
             self._move(d, "failed", f"{type(e).__name__}: {e}")
             self.stats["failed"] += 1
@@ -111,6 +110,14 @@ class SpoolSource:
             self._move(d, "failed", "\n".join(f"{p}: {why}" for p, why in summary.errors))
         else:
             self._move(d, "done")
+
+    def _ingest_local(self, builds: list[ingest.Build]) -> ingest.Summary:
+        job = lambda w: ingest.ingest(self.store, self.cfg, builds, writer=w, progress=False)  # noqa: E731
+        while True:
+            try:
+                return self.service.run(job)  # type: ignore[no-any-return]
+            except Busy as e:
+                time.sleep(e.retry_after)
 
     def _move(self, d: Path, where: str, reason: str = "") -> None:
         target = self.root / where / d.name

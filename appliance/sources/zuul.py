@@ -529,6 +529,10 @@ class ZuulPoller:
         return self.filelist.match(name)[0]
 
     def _ingest(self, plan: list[ingest.Build]) -> ingest.Summary:
+        if self.cfg.backend != "local":  # to the cluster (bulk, retried on 429)
+            from ..backend.writer import ingest_remote
+
+            return ingest_remote(self.cfg, plan)
         if self.submit is None:
             return ingest.ingest(self.store, self.cfg, plan, progress=False)
         store, cfg = self.store, self.cfg

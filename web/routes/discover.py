@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from appliance.events import parse_event_id
 from index.archive import ArchiveError
 
-from .. import discover_data, export, facets, logview
+from .. import discover_data, discover_remote, export, facets, logview
 from ..errors import HTTPError, guarded, not_found, query_error
 from ..render import STATIC, logs_url, render
 from ..security import SECURE
@@ -51,7 +51,7 @@ async def discover_page(request: Request) -> Response:
     st = DiscoverState.from_params(request.query_params)
     ctx = _page_ctx(st)
     try:
-        res = await discover_data.run(services(request).searcher, st)
+        res = await _run(request, st)
     except (QueryError, HTTPError) as e:
         err = e if isinstance(e, HTTPError) else query_error(e)
         if err.status != 400:
@@ -72,22 +72,37 @@ async def home(request: Request) -> Response:
     return await discover_page(request)
 
 
+async def _run(request: Request, st: DiscoverState) -> discover_data.Result:
+    """Discover on this data dir, or on the cluster when ``backend`` is remote."""
+    svc = services(request)
+    if svc.remote:
+        return await discover_remote.run(svc.backend, st)
+    return await discover_data.run(svc.searcher, st)
+
+
 @guarded
 async def discover_json(request: Request) -> Response:
     st = DiscoverState.from_params(request.query_params)
-    res = await discover_data.run(services(request).searcher, st)
+    res = await _run(request, st)
     return JSONResponse(res.as_json())
 
 
 async def _export_setup(request: Request) -> tuple[Any, str, int, int, DiscoverState]:
     st = DiscoverState.from_params(request.query_params)
-    searcher = services(request).searcher
+    svc = services(request)
+    check = svc.backend.check if svc.remote else svc.searcher.compile
     start, end = discover_data.resolve_range(st)
     text = st.lucene()
     if st.q:
-        await run_in_threadpool(searcher.compile, st.q)
-    await run_in_threadpool(searcher.compile, text)
-    return searcher, text, start, end, st
+        await run_in_threadpool(check, st.q)
+    await run_in_threadpool(check, text)
+    return svc.backend if svc.remote else svc.searcher, text, start, end, st
+
+
+def _events(request: Request, source: Any, text: str, start: int, end: int, newest_first: bool) -> Any:
+    if services(request).remote:
+        return discover_remote.iter_events(source, text, start, end, newest_first)
+    return export.iter_events(source, text, start, end, newest_first)
 
 
 def _attachment(ext: str) -> dict[str, str]:
@@ -97,8 +112,8 @@ def _attachment(ext: str) -> dict[str, str]:
 
 @guarded
 async def discover_csv(request: Request) -> Response:
-    searcher, text, start, end, st = await _export_setup(request)
-    events = export.iter_events(searcher, text, start, end, st.newest_first)
+    source, text, start, end, st = await _export_setup(request)
+    events = _events(request, source, text, start, end, st.newest_first)
     return StreamingResponse(
         export.csv_rows(events, st.columns), media_type="text/csv; charset=utf-8", headers=_attachment("csv")
     )
@@ -106,8 +121,8 @@ async def discover_csv(request: Request) -> Response:
 
 @guarded
 async def discover_ndjson(request: Request) -> Response:
-    searcher, text, start, end, st = await _export_setup(request)
-    events = export.iter_events(searcher, text, start, end, st.newest_first)
+    source, text, start, end, st = await _export_setup(request)
+    events = _events(request, source, text, start, end, st.newest_first)
     return StreamingResponse(export.ndjson(events), media_type="application/x-ndjson", headers=_attachment("ndjson"))
 
 
@@ -159,7 +174,11 @@ def _context(request: Request) -> dict[str, Any]:
 
 @guarded
 async def context_page(request: Request) -> Response:
-    ctx = await run_in_threadpool(_context, request)
+    return render_context(await run_in_threadpool(_context, request))
+
+
+def render_context(ctx: dict[str, Any]) -> Response:
+    """The context page of one event, whichever backend found its lines."""
     lines = logview.render_lines(
         [x["text"] for x in ctx["lines"]],
         ctx["first"],
@@ -176,7 +195,8 @@ async def context_json(request: Request) -> Response:
 
 @guarded
 async def api_fields(request: Request) -> Response:
-    names = await run_in_threadpool(facets.field_names, services(request).searcher)
+    svc = services(request)
+    names = list(discover_remote.field_names()) if svc.remote else await run_in_threadpool(facets.field_names, svc.searcher)
     return JSONResponse({"fields": names})
 
 
@@ -187,7 +207,11 @@ async def api_values(request: Request) -> Response:
         raise HTTPError(400, "field: required")
     prefix = request.query_params.get("prefix", "")
     limit = _int_param(request, "limit", 20, 1, 200)
-    vals = await run_in_threadpool(facets.values, services(request).searcher, field, prefix, limit)
+    svc = services(request)
+    if svc.remote:
+        vals = await run_in_threadpool(discover_remote.values, svc.backend, field, prefix, limit)
+    else:
+        vals = await run_in_threadpool(facets.values, svc.searcher, field, prefix, limit)
     return JSONResponse({"field": field, "prefix": prefix, "values": vals})
 
 

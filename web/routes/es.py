@@ -288,6 +288,14 @@ async def bulk_api(request: Request) -> Response:
     if "pipeline" in p:
         raise unsupported("[pipeline] (ingest pipelines)")
     _authorize(request)
+    svc = services(request)
+    if svc.remote:  # backend = "opensearch": the request goes to the cluster as it came
+        from ..es.forward import forward_bulk
+
+        raw = await _raw_body(request)
+        backend: Any = svc.backend
+        res = await run_in_threadpool(forward_bulk, backend.client, raw, request.path_params.get("index"), backend.url)
+        return _respond(request, res)
     t0 = time.perf_counter()
     async with _gate(request):
         raw = await _raw_body(request)
@@ -315,12 +323,24 @@ async def doc_api(request: Request) -> Response:
     op = "create" if "/_create/" in request.url.path or p.get("op_type") == "create" else "index"
     act = bulk.Action(op, request.path_params["index"], doc_id, await _json_body(request))
     bulk.check_action(act, {})
-    async with _gate(request):
-        prepared = await run_in_threadpool(bulk.prepare, services(request).store, [act])
-        await _commit(request, prepared)
-    item = orjson.loads(prepared.items)[0][op]
+    svc = services(request)
+    if svc.remote:  # a _bulk of one, to the cluster
+        from ..es.forward import forward_bulk
+
+        if act.error is not None:
+            raise EsError(400, act.error_type, act.error)
+
+        line = orjson.dumps({op: {"_index": act.index, **({"_id": doc_id} if doc_id else {})}}) + b"\n"
+        backend: Any = svc.backend
+        res = await run_in_threadpool(forward_bulk, backend.client, line + orjson.dumps(act.doc), None, backend.url)
+        item = res["items"][0][op]
+    else:
+        async with _gate(request):
+            prepared = await run_in_threadpool(bulk.prepare, svc.store, [act])
+            await _commit(request, prepared)
+        item = orjson.loads(prepared.items)[0][op]
     if "error" in item:
-        raise EsError(400, item["error"]["type"], item["error"]["reason"])
+        raise EsError(int(item.get("status") or 400), item["error"]["type"], item["error"]["reason"])
     item.pop("status", None)
     return _respond(request, {"_type": "_doc", **item}, status=201)
 

@@ -1,7 +1,8 @@
 """The log viewer and raw downloads, straight from the archive.
 
 A path is only ever a catalog key (``<build_uuid>/<filename>``), never joined to a
-filesystem path, so ``..`` and friends can only miss (404). The page streams: its head
+filesystem path, so ``..`` and friends can only miss (404). A file whose events came
+through ``_bulk`` has no one blob: its link goes to those events in Discover. The page streams: its head
 goes out at once, then the file frame by frame, so a 50 MB log starts showing at once.
 """
 
@@ -9,11 +10,11 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterator
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from index.archive import ArchiveError
@@ -24,18 +25,31 @@ from ..errors import guarded, not_found
 from ..render import render_text
 from ..security import SECURE
 from ..services import services
-from ..state import build_url
+from ..state import build_url, quote_value
 
 SHOWN_FIELDS = ("build_name", "build_status", "build_queue", "project", "build_change", "build_patchset", "build_node")
+
+
+class _Shipped(Exception):
+    """The "file" came as events (``_bulk``), spread over many sources: no one blob."""
 
 
 def _source(request: Request) -> Source:
     uuid = request.path_params["build"]
     path = request.path_params["path"]
-    src = services(request).store.catalog.by_key(f"{uuid}/{path}")
+    cat = services(request).store.catalog
+    src = cat.by_key(f"{uuid}/{path}")
     if src is None or src.state != "done":
+        if cat.ids_with("build_uuid", uuid) & cat.ids_with("filename", path):
+            raise _Shipped
         raise not_found(f"{uuid}/{path}")
     return src
+
+
+def _shipped(request: Request) -> Response:
+    """Events a shipper sent for this build and file, in order, in Discover."""
+    q = f"build_uuid:{quote_value(request.path_params['build'])} AND filename:{quote_value(request.path_params['path'])}"
+    return RedirectResponse("/discover?" + urlencode([("q", q), ("from", "0"), ("sort", "asc")]), status_code=302)
 
 
 def _raw(request: Request, src: Source) -> Response:
@@ -81,7 +95,14 @@ def _page(request: Request, src: Source) -> Iterator[str]:
 
 @guarded
 async def log_view(request: Request) -> Response:
-    src = await run_in_threadpool(_source, request)
+    if services(request).remote:
+        from .backend_views import remote_log
+
+        return await remote_log(request, raw=request.query_params.get("raw") not in (None, "", "0"))
+    try:
+        src = await run_in_threadpool(_source, request)
+    except _Shipped:
+        return _shipped(request)
     if request.query_params.get("raw") not in (None, "", "0"):
         return _raw(request, src)
     return StreamingResponse(_page(request, src), media_type="text/html; charset=utf-8")
@@ -89,7 +110,14 @@ async def log_view(request: Request) -> Response:
 
 @guarded
 async def raw(request: Request) -> Response:
-    src = await run_in_threadpool(_source, request)
+    if services(request).remote:
+        from .backend_views import remote_log
+
+        return await remote_log(request, raw=True)
+    try:
+        src = await run_in_threadpool(_source, request)
+    except _Shipped:
+        return _shipped(request)
     return _raw(request, src)
 
 

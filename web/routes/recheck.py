@@ -33,7 +33,15 @@ CONSOLE_NAMES = ("job-output.txt", "console.html", "console.log")
 
 def build_files(request: Request, uuid: str) -> list[tuple[str, str]]:
     """(filename, viewer URL) of every file of a build, its console log first."""
-    cat = services(request).store.catalog
+    svc = services(request)
+    if svc.remote:  # the cluster knows the files by their events
+        from appliance.backend.base import quote
+
+        top = svc.backend.top_values(["filename"], f"build_uuid:{quote(uuid)}", n=10_000)
+        names = sorted(v for v, _ in top.get("filename", []))
+        names.sort(key=lambda n: (not n.endswith(CONSOLE_NAMES), n))
+        return [(n, logs_url(uuid, n)) for n in names]
+    cat = svc.store.catalog
     names = sorted(
         str(src.attrs.get("filename", ""))
         for src in cat.many(cat.ids_with("build_uuid", uuid)).values()
