@@ -193,32 +193,13 @@ def compute(
         d.warnings.append(
             f"this build did not fail ({info.status or 'no result'}): compared all the same"
         )
-    passing = sorted(
-        (b for b in engine.builds.between(start, end)
-         if b.job == info.job and b.status == "SUCCESS" and b.uuid != info.uuid),
-        key=lambda b: b.time_us or 0, reverse=True,
-    )  # fmt: skip
-    d.compared = [b.uuid for b in passing[:MAX_PASSING]]
+    passing = _passing(engine, info, start, end)
+    d.compared = [b.uuid for b in passing]
     if not passing:
         d.warnings.append(
             f"no passing build of {info.job or 'this job'} in the window: every line counts as new"
         )
-    seen: set[int] = set()
-    for b in passing[:MAX_PASSING]:
-        for _, ft in tstore.of_sources(done_sources(engine, b.file_ids)):
-            seen.update(ft.ids)
-    entries: dict[int, _Entry] = {}
-    distinct: set[int] = set()
-    for src, ft in tstore.of_sources(done_sources(engine, info.file_ids)):
-        distinct.update(ft.ids)
-        for i, tid in enumerate(ft.ids):
-            if tid in seen:
-                continue
-            e = entries.get(tid)
-            if e is None:
-                entries[tid] = _Entry(src, ft, i, int(ft.counts[i]))
-            else:
-                e.count += int(ft.counts[i])
+    entries, distinct = _new_entries(engine, tstore, info, passing)
     d.templates, d.new = len(distinct), len(entries)
     groups = _group(entries.values())
     groups.sort(
@@ -246,6 +227,39 @@ def compute(
     d.computed = tstore.computed - computed0
     d.took_ms = (time.perf_counter() - t0) * 1000
     return d
+
+
+def _passing(engine: Any, info: BuildInfo, start: int, end: int) -> list[BuildInfo]:
+    """The job's passing builds of the window, newest first (at most :data:`MAX_PASSING`)."""
+    found = [
+        b for b in engine.builds.between(start, end)
+        if b.job == info.job and b.status == "SUCCESS" and b.uuid != info.uuid
+    ]  # fmt: skip
+    return sorted(found, key=lambda b: b.time_us or 0, reverse=True)[:MAX_PASSING]
+
+
+def _new_entries(
+    engine: Any, tstore: TemplateStore, info: BuildInfo, passing: list[BuildInfo]
+) -> tuple[dict[int, _Entry], set[int]]:
+    """The build's templates that no passing build has (first occurrence, total count),
+    and all its distinct templates."""
+    seen: set[int] = set()
+    for b in passing:
+        for _, ft in tstore.of_sources(done_sources(engine, b.file_ids)):
+            seen.update(ft.ids)
+    entries: dict[int, _Entry] = {}
+    distinct: set[int] = set()
+    for src, ft in tstore.of_sources(done_sources(engine, info.file_ids)):
+        distinct.update(ft.ids)
+        for i, tid in enumerate(ft.ids):
+            if tid in seen:
+                continue
+            e = entries.get(tid)
+            if e is None:
+                entries[tid] = _Entry(src, ft, i, int(ft.counts[i]))
+            else:
+                e.count += int(ft.counts[i])
+    return entries, distinct
 
 
 def unit_query(phrase: str, tag: str, *more: str) -> str:

@@ -25,6 +25,7 @@ from .tplstore import TemplateStore, Warmer
 
 CACHE = 64
 CACHE_TTL_S = 120.0
+TRENDS_TTL_S = 60.0
 
 
 @dataclass(slots=True)
@@ -53,6 +54,7 @@ class Digger:
         self.tstore = tstore or TemplateStore(engine.store)
         self.warmer = Warmer(self.tstore, days=warm_days) if warm_days > 0 else None
         self._diffs: OrderedDict[tuple[Any, ...], tuple[float, diff_mod.Diff]] = OrderedDict()
+        self._trends: dict[tuple[Any, ...], tuple[float, trends_mod.Trends]] = {}
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -94,8 +96,21 @@ class Digger:
 
     def trends(self, *, days: int = 7, now: Now = None, limit: int = 50, only_new: bool = True,
                compute_missing: bool = False) -> trends_mod.Trends:  # fmt: skip
-        return trends_mod.compute(self.engine, self.tstore, days=days, now_us=now_us(now), limit=limit,
-                                  only_new=only_new, compute_missing=compute_missing)  # fmt: skip
+        """Reused for :data:`CACHE_TTL_S` when asked about "now" (it reads every build of the window)."""
+        key = (days, limit, only_new)
+        t = time.monotonic()
+        if now is None and not compute_missing:
+            with self._lock:
+                hit = self._trends.get(key)
+            if hit is not None and t - hit[0] < TRENDS_TTL_S:
+                return hit[1]
+        tr = trends_mod.compute(self.engine, self.tstore, days=days, now_us=now_us(now), limit=limit,
+                                only_new=only_new, compute_missing=compute_missing)  # fmt: skip
+        if now is None:
+            with self._lock:
+                self._trends = {k: v for k, v in self._trends.items() if t - v[0] < TRENDS_TTL_S}
+                self._trends[key] = (t, tr)
+        return tr
 
     def save(self, bug: object, query: str, *, allow_nonvoting: bool = False, build: str | None = None,
              days: int = 10, overwrite: bool = False) -> Saved:  # fmt: skip

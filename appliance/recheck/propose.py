@@ -25,7 +25,7 @@ import yaml
 
 from index import schema
 
-from .diff import Diff, Unit, unit_query
+from .diff import Diff, unit_query
 from .evaluate import Evaluation
 from .signatures import DEFAULT_DIR, SignatureError, parse, translate_check
 
@@ -173,11 +173,6 @@ def propose(d: Diff, *, query: str | None = None) -> Proposal:
         p.yaml = signature_yaml(p.query or "", allow_nonvoting=p.allow_nonvoting, d=d, ev=ev)
     p.took_ms = (time.perf_counter() - t0) * 1000
     return p
-
-
-def best_unit(d: Diff, p: Proposal) -> Unit | None:
-    c = next((c for c in p.candidates if c.query == p.query), None)
-    return d.units[c.unit] if c is not None and c.unit < len(d.units) else None
 
 
 # -- the file ----------------------------------------------------------------------------------

@@ -108,7 +108,11 @@ async def diff_page(request: Request) -> Response:
 
 
 async def _body(request: Request) -> bytes:
-    if int(request.headers.get("content-length") or 0) > MAX_FORM:
+    try:
+        declared = int(request.headers.get("content-length") or 0)
+    except ValueError:
+        raise HTTPError(400, "content-length: not a number") from None
+    if declared > MAX_FORM:
         raise HTTPError(413, f"request body over {MAX_FORM} bytes")
     body = b""
     async for chunk in request.stream():
