@@ -22,8 +22,16 @@ _DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DAY_US = 86_400_000_000
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MIN_US = int((datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) / timedelta(microseconds=1))
+_MAX_US = int((datetime(9999, 12, 31, tzinfo=UTC) - _EPOCH) / timedelta(microseconds=1))
+
+
 def day_of(ts_us: int) -> str:
-    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ts_us)).strftime("%Y-%m-%d")
+    """The UTC day of a time; times past the calendar's ends clamp to its first/last day
+    (a window ending "in year 9999 plus a day" is a query, not an error)."""
+    ts_us = min(max(ts_us, _MIN_US), _MAX_US)
+    return (_EPOCH + timedelta(microseconds=ts_us)).strftime("%Y-%m-%d")
 
 
 def day_start_us(day: str) -> int:

@@ -20,6 +20,8 @@ from typing import Any
 import orjson
 import yaml
 
+from ..background import Background
+
 log = logging.getLogger("appliance.recheck")
 
 DEFAULT_DIR = Path(__file__).parent / "signatures"
@@ -187,8 +189,8 @@ class SignatureSet:
         self._snap = _Snapshot()
         self._by_bug: dict[str, Signature] = {}
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._bg = Background(self._watch, "signature-watcher")
+        self._stop = self._bg.stopping
         self.version = 0
         """Bumped by every reload that changed something (caches key on it)."""
         self._fingerprint: tuple[tuple[str, float, int], ...] | None = None
@@ -285,21 +287,14 @@ class SignatureSet:
 
     def start(self) -> None:
         """Watch the directory in a background thread and reload on every change."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._watch, name="signature-watcher", daemon=True)
-        self._thread.start()
+        self._bg.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._bg.stop(timeout)
 
     @property
     def watching(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._bg.alive
 
     def _watch(self) -> None:
         import watchfiles

@@ -37,6 +37,7 @@ from index.catalog import Source
 from index.store import Store
 
 from .. import formats
+from ..background import Background
 from ..formats.base import Context, Record
 from . import templates as T
 
@@ -276,21 +277,15 @@ class Warmer:
         self.days = days
         self.duty = min(1.0, max(0.05, duty))
         self.idle_s = idle_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._bg = Background(self._run, "template-warmer")
+        self._stop = self._bg.stopping
         self.done = 0
 
     def start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="template-warmer", daemon=True)
-            self._thread.start()
+        self._bg.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._bg.stop(timeout)
 
     def missing(self) -> list[Source]:
         """Files of the last ``days`` with no cached templates, newest first."""

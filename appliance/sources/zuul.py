@@ -33,6 +33,7 @@ import orjson
 
 from .. import builds as build_fields
 from .. import ingest
+from ..background import Background
 from ..config import Config
 from ..filelist import SKIP_SUFFIXES, FileList, strip_compression
 from ..recheck.settings import setting
@@ -305,8 +306,8 @@ class ZuulPoller:
         self.fetcher = Fetcher(self.s, client)
         self.filelist = FileList.load(cfg.file_list, self.s.index_unlisted)
         self.state = StateFile(Path(cfg.data_dir) / f"zuul-{_safe(self.s.tenant)}.json")
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._bg = Background(self._loop, f"zuul-{self.s.tenant}")
+        self._stop = self._bg.stopping
         self._lock = threading.Lock()
         self._status: dict[str, Any] = {
             "source": "zuul", "url": self.s.url, "tenant": self.s.tenant, "running": False, "polls": 0,
@@ -318,19 +319,10 @@ class ZuulPoller:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._loop, name=f"zuul-{self.s.tenant}", daemon=True
-        )
-        self._thread.start()
+        self._bg.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._bg.stop(timeout)
         self.fetcher.close()
 
     def _loop(self) -> None:
