@@ -118,7 +118,8 @@ def test_containerfile_is_multi_stage_on_a_slim_python_311(stages: list[Stage]) 
         assert re.search(r"python:3\.11[.\w-]*slim", st.base), st.base
     build, final = stages[0], stages[-1]
     assert build.name, "the build stage is named (COPY --from uses it)"
-    assert any(re.search(r"pip install [^&]*\s\.(\s|$)", r) for r in build.all("RUN")), "build stage runs `pip install .`"
+    assert any(re.search(r"pip install [^&]*\s\"?\.(\[[a-z,]+\])?\"?(\s|$)", r) for r in build.all("RUN")), \
+        "build stage runs `pip install .` (extras allowed)"
     copies = final.all("COPY")
     assert copies and all(c.startswith(f"--from={build.name} ") for c in copies), "the final stage copies the venv only"
 
@@ -182,6 +183,15 @@ def test_json_log_formatter_prints_one_object_per_line() -> None:
 # -- a fresh install, started as the image starts it --------------------------------------------
 
 
+def _extras(stages: list[Stage]) -> str:
+    """The ``[extras]`` the build stage installs with the package, as it writes them."""
+    for r in stages[0].all("RUN"):
+        m = re.search(r"pip install [^&]*\s\"?\.(\[[a-z,]+\])?", r)
+        if m:
+            return m[1] or ""
+    return ""
+
+
 @pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory: pytest.TempPathFactory, stages: list[Stage]) -> Path:
     """A new venv with the package installed from the Containerfile's build context."""
@@ -199,10 +209,12 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory, stages: list[Stage]) ->
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     pip = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "-q", str(src)],
+        [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "-q", f"{src}{_extras(stages)}"],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert pip.returncode == 0, pip.stderr[-3000:]
+    if "opensearch" in _extras(stages):  # the image can front a cluster
+        subprocess.run([str(venv / "bin" / "python"), "-c", "import opensearchpy"], check=True, timeout=60)
     return venv
 
 
