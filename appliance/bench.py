@@ -17,12 +17,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from . import formats, ingest
 from .config import Config
+from .formats.base import Context
+from .reader import read_log
 
 BASELINE = r"""
 import os, sys, time, tantivy
@@ -45,6 +49,18 @@ for d, _, fs in os.walk(root):
 w.commit(); w.wait_merging_threads()
 print(lines, nbytes, time.perf_counter() - t0)
 """
+
+
+def parsed_corpus(corpus: Path) -> Iterator[tuple[ingest.Build, str, bytes, list[Any]]]:
+    """Every text file of a corpus's builds with its records, parsed as ingest does
+    (benchmarks prepare their input with this before any clock starts)."""
+    for b in ingest.plan([corpus]):
+        for path, filename in b.files:
+            data, _ = read_log(path)
+            if formats.is_binary(data):
+                continue
+            ctx = Context(filename=filename, default_ts_us=b.start_us or 0, year=2024)
+            yield b, filename, data, formats.parse_file(data, filename, ctx)[1]
 
 
 def _tree_rss(pid: int) -> int:

@@ -25,10 +25,8 @@ from pathlib import Path
 import httpx
 import orjson
 
-from . import formats, ingest
+from .bench import parsed_corpus
 from .events import iso
-from .formats.base import Context
-from .reader import read_log
 
 BODY_BYTES = 5 << 20
 
@@ -37,27 +35,21 @@ def bodies(corpus: Path, max_bytes: int = BODY_BYTES) -> Iterator[tuple[bytes, i
     """(NDJSON body, raw log bytes it carries, events)."""
     buf: list[bytes] = []
     size = raw_total = n = 0
-    for b in ingest.plan([corpus]):
-        for path, filename in b.files:
-            data, _ = read_log(path)
-            if formats.is_binary(data):
-                continue
-            ctx = Context(filename=filename, default_ts_us=b.start_us or 0, year=2024)
-            _, records, _ = formats.parse_file(data, filename, ctx)
-            raw_total += len(data)
-            fields = {**b.fields, "filename": filename}
-            for r in records:
-                stamp = iso(r.ts_us or 0)
-                doc = {"@timestamp": stamp, "message": r.message, **fields}
-                if r.loglevel:
-                    doc["loglevel"] = r.loglevel
-                line = b'{"index":{"_index":"logstash-%s"}}\n%s\n' % (stamp[:10].replace("-", ".").encode(), orjson.dumps(doc))
-                buf.append(line)
-                size += len(line)
-                n += 1
-                if size >= max_bytes:
-                    yield b"".join(buf), raw_total, n
-                    buf, size, raw_total, n = [], 0, 0, 0
+    for b, filename, data, records in parsed_corpus(corpus):
+        raw_total += len(data)
+        fields = {**b.fields, "filename": filename}
+        for r in records:
+            stamp = iso(r.ts_us or 0)
+            doc = {"@timestamp": stamp, "message": r.message, **fields}
+            if r.loglevel:
+                doc["loglevel"] = r.loglevel
+            line = b'{"index":{"_index":"logstash-%s"}}\n%s\n' % (stamp[:10].replace("-", ".").encode(), orjson.dumps(doc))
+            buf.append(line)
+            size += len(line)
+            n += 1
+            if size >= max_bytes:
+                yield b"".join(buf), raw_total, n
+                buf, size, raw_total, n = [], 0, 0, 0
     if buf:
         yield b"".join(buf), raw_total, n
 
