@@ -83,6 +83,11 @@ class IngestService:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def died(self) -> bool:
+        """Started and not stopped, yet its thread is gone: nothing would be committed."""
+        return self._thread is not None and not self._thread.is_alive()
+
     # -- submitting ------------------------------------------------------------------------
 
     def submit(self, job: Job) -> Future[Any]:

@@ -390,6 +390,10 @@ def test_recheck_pages_on_a_cluster_match_the_local_ones(setup: Setup, web: Test
     page = web.get(f"/recheck/builds/{build}")
     assert page.status_code == 200 and f'href="/logs/{build}/' in page.text
     assert web.get("/api/recheck/graph.json").json()["buglist"]
+    # Digging re-parses archived files: on a cluster it says so (no 500, no empty page).
+    for path in (f"/recheck/builds/{build}/diff.json", "/recheck/templates.json", f"/recheck/builds/{build}/diff"):
+        r = web.get(path, headers={"accept": "text/html"})
+        assert r.status_code == 501 and "needs the local index" in r.text, path
 
 
 def test_logs_on_a_cluster(setup: Setup, web: TestClient) -> None:

@@ -56,3 +56,40 @@ def test_spool_ingests_complete_trees_and_sets_aside_bad_ones(tmp_path: Path) ->
         svc.stop()
     # Restart: nothing is ingested twice.
     assert Searcher(Store(cfg.data_dir)).count("*") == 35
+
+
+def test_a_file_vanishing_mid_scan_is_not_ready_and_not_fatal(tmp_path: Path) -> None:
+    """rsync renames its temp files away while the watcher looks: the tree is still moving."""
+    spool = tmp_path / "spool"
+    cfg = config.load(data_dir=tmp_path / "data", spool_dir=spool)
+    store = Store(cfg.data_dir)
+    svc = IngestService(store)
+    src = SpoolSource(cfg, store, svc, settle_s=0.0)
+    d = write_build(spool, {"logs/a.txt": b"x\n"}, build_uuid="e" * 32)
+
+    class Vanishing(type(d)):  # a tree whose listing names a file that is gone by its stat
+        def rglob(self, pattern: str):  # noqa: ANN202
+            yield from super().rglob(pattern)
+            yield self / "logs" / ".a.txt.Xy12"
+
+    assert src.ready(d) and not src.ready(Vanishing(d))
+    svc.stop()
+
+
+def test_readyz_says_which_source_stopped(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from web.app import create_app
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    cfg = config.load(env={}, data_dir=tmp_path / "data", spool_dir=spool)
+    with TestClient(create_app(cfg)) as web:
+        ready = web.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["ready"] and ready.json()["problems"] == []
+        spool_source = web.app.state.services.extras["spool"]
+        spool_source.stop()  # as if its thread had died
+        ready = web.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["problems"] == ["spool: not running"]
+        assert web.get("/status").json()["live_sources"][0]["running"] is False
+        assert web.get("/healthz").status_code == 200  # alive, just not ready

@@ -55,7 +55,11 @@ class SpoolSource:
             self._thread = None
 
     def status(self) -> dict[str, Any]:
-        return {"source": "spool", "dir": str(self.root), "running": self._thread is not None, **self.stats}
+        return {"source": "spool", "dir": str(self.root), "running": self.running, **self.stats}
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     # -- work ------------------------------------------------------------------------------
 
@@ -69,8 +73,12 @@ class SpoolSource:
         if not (d / "build.json").is_file():
             return False
         now = time.time() if now is None else now
-        newest = max((p.stat().st_mtime for p in d.rglob("*")), default=0.0)
-        return now - max(newest, d.stat().st_mtime) >= self.settle_s
+        try:
+            newest = max((p.lstat().st_mtime for p in d.rglob("*")), default=0.0)
+            newest = max(newest, d.stat().st_mtime)
+        except FileNotFoundError:  # a file renamed away mid-scan (rsync's temp files): still moving
+            return False
+        return now - newest >= self.settle_s
 
     def scan_once(self) -> int:
         """Ingest every ready build directory; returns how many were handled."""
@@ -130,9 +138,18 @@ class SpoolSource:
     def _run(self) -> None:
         from watchfiles import watch
 
-        self.scan_once()
+        self._scan()
         for _changes in watch(self.root, stop_event=self._stop, yield_on_timeout=True, rust_timeout=int(self.settle_s * 1000)):
+            self._scan()
+
+    def _scan(self) -> None:
+        """One scan; an unexpected error (the spool dir itself gone, a permission change) is
+        reported in the status and the next change retries, instead of killing the watcher."""
+        try:
             self.scan_once()
+        except Exception as e:  # noqa: BLE001 - the source keeps running; the error is shown
+            self.stats["last_error"] = f"scan: {type(e).__name__}: {e}"
+            log.exception("spool: scan failed")
 
 
 def start(services: Any) -> None:
