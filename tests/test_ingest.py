@@ -110,3 +110,31 @@ def test_debug_events_kept_by_default_dropped_by_switch(tmp_path: Path, corpus: 
     n = Searcher(Store(tmp_path / "data")).count("loglevel:DEBUG")
     assert (n > 0) == keep_debug
     assert (s.dropped_debug > 0) == (not keep_debug)
+
+
+def test_stats_reports_what_the_data_dir_holds(tmp_path: Path, corpus: Path) -> None:
+    """``appliance stats``: per-day events add up to what was ingested; sizes and builds."""
+    import orjson
+
+    b1 = write_build(tmp_path / "in", {"logs/screen-c-api.txt.gz": corpus / "screen-c-api.txt.gz"},
+                     build_uuid="a" * 32, start="2013-09-27T18:00:00")  # fmt: skip
+    b2 = write_build(tmp_path / "in", {"logs/syslog.txt.gz": corpus / "syslog.txt.gz"},
+                     build_uuid="b" * 32, start="2014-03-17T16:00:00", result="SUCCESS")  # fmt: skip
+    s = _ingest(tmp_path / "data", b1, b2)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "appliance.cli", "--data", str(tmp_path / "data"), "stats", *args],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    r = cli("--json")
+    assert r.returncode == 0, r.stderr
+    info = orjson.loads(r.stdout)
+    assert info["events"] == s.events == sum(d["events"] for d in info["days"])
+    assert len(info["days"]) >= 2 and all(d["bytes"] > 0 and d["segments"] >= 1 for d in info["days"])
+    assert info["sources"] == 2 and info["pending_sources"] == 0
+    assert info["builds"] == info["builds_complete"] == 2
+    assert info["raw_bytes"] == s.bytes
+    assert 0 < info["ratio_to_raw"]["archive"] < info["ratio_to_raw"]["index"] < 1
+    text = cli()
+    assert text.returncode == 0 and f"events: {s.events:,} in {len(info['days'])} days" in text.stdout
+    assert "Traceback" not in text.stderr
