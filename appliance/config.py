@@ -45,6 +45,9 @@ class Config:
     port: int = 8080
     token: str = ""
     """Bearer token for write endpoints; empty: writes only from loopback."""
+    public_reads: bool = True
+    """False: every request but ``/healthz`` and ``/readyz`` needs the token too (or, with
+    no token, comes from loopback), the UI included (the browser asks, basic auth)."""
     signatures_dir: Path | None = None
     """elastic-recheck ``queries/`` directory; empty: the signatures shipped with the demo."""
     query_timeout_s: float = 10.0

@@ -285,3 +285,28 @@ def test_markup_in_lines_fields_and_file_names_never_runs_in_chromium(served: tu
             assert dialogs == []
         finally:
             browser.close()
+
+
+def test_private_reads_need_the_token_but_probes_do_not(tmp_path: Path) -> None:
+    """``public_reads = false``: the UI, the JSON twins, the ES API and the assets all want
+    the token (bearer, or basic with the token as password); the health probes do not."""
+    import base64
+
+    import httpx
+
+    from tests.test_es_clients import serve
+
+    with serve(tmp_path / "data", token=TOKEN, public_reads=False) as url:
+        for path in ("/discover", "/discover.json", "/_search", "/recheck.json", "/status", "/static/app.css", "/nope"):
+            r = httpx.get(url + path)
+            assert r.status_code == 401 and r.json()["error"]["type"] == "security_exception", path
+            assert "Basic" in r.headers["www-authenticate"] and "Traceback" not in r.text
+            assert httpx.get(url + path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert httpx.get(url + "/discover.json", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+        basic = base64.b64encode(f"anyone:{TOKEN}".encode()).decode()
+        page = httpx.get(url + "/discover", headers={"Authorization": f"Basic {basic}"})
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        assert httpx.get(url + "/healthz").status_code == 200
+        assert httpx.get(url + "/readyz").status_code == 200
+    with serve(tmp_path / "data2", token=TOKEN) as url:  # the default: reads are public
+        assert httpx.get(url + "/discover.json").status_code == 200

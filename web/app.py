@@ -18,6 +18,7 @@ from appliance.plugins import optional_module
 
 from .errors import exception_handlers
 from .es import workers as es_workers
+from .es.auth import ReadGate
 from .metrics import LatencyMiddleware
 from .security import SecurityHeadersMiddleware
 from .services import Services
@@ -58,6 +59,8 @@ def create_app(cfg: Config, services: Services | None = None) -> Starlette:
             es_workers.shutdown()  # before interpreter exit, whose pool teardown can race
 
     middleware = [Middleware(LatencyMiddleware), Middleware(SecurityHeadersMiddleware)]
+    if not cfg.public_reads:
+        middleware.append(Middleware(ReadGate, token=cfg.token))
     app = Starlette(
         routes=_routes(), lifespan=lifespan, middleware=middleware, exception_handlers=exception_handlers()
     )
