@@ -12,6 +12,7 @@ import random
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -103,6 +104,66 @@ def test_kill_9_of_serve_during_spool_ingest_then_restart_equals_one_clean_inges
         assert srv.stop(60) == 0, srv.output()[-2000:]
     assert _state(data) == expected
     assert "Traceback" not in srv.output()
+
+
+@pytest.mark.slow
+def test_kill_9_of_serve_during_bulk_then_resending_the_unacknowledged_equals_one_clean_load(
+    tmp_path: Path, corpus: Path
+) -> None:
+    """A shipper's view: bodies answered 200 are durable; a body whose answer was lost to the
+    kill is sent again and is not doubled, whether or not it had been committed."""
+    import httpx
+
+    from appliance.bench_bulk import bodies
+
+    src = tmp_path / "src"
+    for i in range(2):
+        write_build(src, {f"logs/{f.name}": f for f in sorted(corpus.iterdir())}, build_uuid=f"{i + 1:032x}")
+    sent = [b for b, _, _ in bodies(src, max_bytes=1 << 20)]
+    assert len(sent) >= 20
+    auth = {"Authorization": "Bearer t0k", "Content-Type": "application/x-ndjson"}
+    env = _env(APPLIANCE_TOKEN="t0k")
+
+    def load(srv: srvmod.Server, todo: list[int], acked: set[int]) -> None:
+        with srv.client(timeout=60) as c:
+            for i in todo:
+                try:
+                    r = c.post("/_bulk", content=sent[i], headers=auth)
+                except httpx.HTTPError:
+                    return  # the server died under us: this body is not acknowledged
+                if r.status_code == 200:
+                    assert r.json()["errors"] is False
+                    acked.add(i)
+
+    clean = tmp_path / "clean"
+    with srvmod.running(clean, env=env, log=tmp_path / "clean.log", inherit_env=False) as srv:
+        done: set[int] = set()
+        load(srv, list(range(len(sent))), done)
+        assert done == set(range(len(sent)))
+    expected = _state(clean)
+    assert expected[0] > 50_000 and expected[2] == 0
+
+    data, acked, kills = tmp_path / "data", set(), 0
+    rng = random.Random(5)
+    for attempt in range(3):
+        srv = srvmod.start(data, env=env, log=tmp_path / f"bulk-{attempt}.log", inherit_env=False)
+        todo = [i for i in range(len(sent)) if i not in acked]
+        th = threading.Thread(target=load, args=(srv, todo, acked), daemon=True)
+        th.start()
+        time.sleep(rng.uniform(0.5, 2.5))
+        if th.is_alive():
+            srv.kill()
+            kills += 1
+        th.join(120)
+        if srv.alive():
+            srv.stop(60)
+        durable = _state(data)[0]
+        assert durable >= sum(sent[i].count(b"\n") // 2 for i in acked)  # acknowledged = searchable after kill -9
+    assert kills >= 2
+    with srvmod.running(data, env=env, log=tmp_path / "bulk-final.log", inherit_env=False) as srv:
+        load(srv, [i for i in range(len(sent)) if i not in acked], acked)
+    assert acked == set(range(len(sent)))
+    assert _state(data) == expected
 
 
 # -- disk budget -----------------------------------------------------------------------------------
