@@ -456,3 +456,42 @@ def test_a_shipped_file_links_to_its_events_not_to_a_404(url: str, docs: list[di
     page = httpx.get(f"{url}{target}")
     assert page.status_code == 200 and d["build_uuid"][:7] in page.text
     assert httpx.get(f"{url}/logs/{d['build_uuid']}/no/such/file.txt").status_code == 404
+
+
+def test_metrics_and_status_count_bulk_writes_lag_queue_and_latency(tmp_path: Path) -> None:
+    """What an operator graphs: events and bytes per source (``_bulk`` included), lag, the
+    writer's queue, partitions and the request latency histogram, from a real server."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.test_es_clients import serve
+
+    def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        text = httpx.get(url + "/metrics").text
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for fam in text_string_to_metric_families(text) for s in fam.samples}  # fmt: skip
+
+    events = [{"@timestamp": f"2024-05-02T10:00:{i:02d}Z", "message": f"metric line {i}", "build_uuid": "m" * 32}
+              for i in range(40)]  # fmt: skip
+    body = b"".join(b'{"index":{"_index":"logstash-2024.05.02"}}\n' + orjson.dumps(e) + b"\n" for e in events)
+    with serve(tmp_path / "data", token="tk") as url:
+        before = scrape(url)
+        auth = {"Authorization": "Bearer tk", "Content-Type": "application/x-ndjson"}
+        assert httpx.post(url + "/_bulk", content=body, headers=auth).json()["errors"] is False
+        assert httpx.post(url + "/_bulk", content=body, headers=auth).status_code == 200  # a retry: stored once
+        for _ in range(3):
+            assert httpx.get(url + "/discover.json", params={"q": "metric", "from": "2024-05-01"}).status_code == 200
+        after = scrape(url)
+        status = httpx.get(url + "/status").json()
+    bulk = next(s for s in status["live_sources"] if s["source"] == "bulk")
+    assert bulk["events"] == 40 and bulk["ingested"] == 1 and bulk["replayed"] == 1 and bulk["bytes"] > 0
+    assert after[("appliance_source_events", (("source", "bulk"),))] == 40
+    assert after[("appliance_source_bytes", (("source", "bulk"),))] == bulk["bytes"]
+    assert after[("appliance_events", (("day", "2024-05-02"),))] == 40
+    assert after[("appliance_partitions", ())] == 1
+    assert after[("appliance_ingest_lag_seconds", ())] > 60 * 86400  # the newest event is from 2024
+    assert ("appliance_writer_queue_depth", ()) in after
+    key = ("appliance_request_seconds_count", (("family", "discover"),))
+    assert after[key] - before.get(key, 0) == 3
+    bulk_key = ("appliance_request_seconds_count", (("family", "_bulk"),))
+    assert after[bulk_key] - before.get(bulk_key, 0) == 2

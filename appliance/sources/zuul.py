@@ -312,7 +312,7 @@ class ZuulPoller:
         self._status: dict[str, Any] = {
             "source": "zuul", "url": self.s.url, "tenant": self.s.tenant, "running": False, "polls": 0,
             "last_poll": None, "last_poll_s": None, "last_ok": None, "builds_seen": 0, "builds_ingested": 0,
-            "files": 0, "bytes": 0, "classified": 0, "notified": 0, "errors": 0, "last_error": None,
+            "files": 0, "events": 0, "bytes": 0, "classified": 0, "notified": 0, "errors": 0, "last_error": None,
             "newest_end_time": self.state.load().get("watermark"),
         }  # fmt: skip
 
@@ -449,7 +449,7 @@ class ZuulPoller:
             if plan:
                 summary = self._ingest(plan)
                 report.ingested += len(plan)
-                self._add(builds_ingested=len(plan), files=summary.files, bytes=summary.bytes)
+                self._add(builds_ingested=len(plan), files=summary.files, events=summary.events, bytes=summary.bytes)
                 for path, why in summary.errors:
                     self._error(f"ingest {path}: {why}")
             for rec in done:

@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -268,10 +269,36 @@ async def _gate(request: Request) -> AsyncIterator[None]:
         gate.sem.release()
 
 
+@dataclass
+class BulkSource:
+    """``_bulk``/``_doc`` writes seen as a live source in ``/status`` and ``/metrics``."""
+
+    events: int = 0
+    bytes: int = 0
+    ingested: int = 0
+    """Requests whose events were committed."""
+    replayed: int = 0
+    """Requests already stored (a client's retry): answered, nothing written."""
+
+    def status(self) -> dict[str, Any]:
+        return {"source": "bulk", "events": self.events, "bytes": self.bytes, "ingested": self.ingested,
+                "replayed": self.replayed}  # fmt: skip
+
+
+def _bulk_source(svc: Any) -> BulkSource:
+    src = svc.extras.get("bulk")
+    if src is None:
+        src = svc.extras["bulk"] = BulkSource()
+    return src  # type: ignore[no-any-return]
+
+
 async def _commit(request: Request, prepared: bulk.Prepared) -> None:
     """Resolves only after the commit: an acknowledged write is durable (and visible)."""
     svc = services(request)
-    if not any(not r.replay for r in prepared.ready):
+    fresh = [r for r in prepared.ready if not r.replay]
+    counter = _bulk_source(svc)
+    if not fresh:
+        counter.replayed += 1 if prepared.ready else 0
         return
     fut = svc.ingest.submit(lambda w: bulk.write(svc.store, w, prepared.ready))
     try:
@@ -279,6 +306,9 @@ async def _commit(request: Request, prepared: bulk.Prepared) -> None:
     except TimeoutError:
         raise EsError(503, "process_cluster_event_timeout_exception",
                       "the write is queued but not yet durable; retrying the same request is safe") from None  # fmt: skip
+    counter.ingested += 1
+    counter.events += sum(r.info["events"] for r in fresh)
+    counter.bytes += sum(r.info["bytes"] for r in fresh)
 
 
 @es_endpoint
