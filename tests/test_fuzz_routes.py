@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -288,3 +288,42 @@ def test_bulk_created_items_are_all_in_the_index(client: TestClient) -> None:
     n = len(_Created.ids)
     assert got == _Created.base + n, f"{n} distinct ids reported created, the index grew by {got - _Created.base}"
 
+
+
+def _write_routes() -> list[tuple[Route, str]]:
+    from web.app import _routes
+
+    out = []
+    for r in _routes():
+        if isinstance(r, Route) and r.methods and "_bulk" not in r.path:
+            out += [(r, m) for m in sorted(r.methods & {"POST", "PUT", "DELETE"})]
+    return out
+
+
+WRITE_ROUTES = _write_routes()
+form_body = st.lists(st.tuples(st.sampled_from(["bug", "query", "build", "q", "message", "tags", "nonvoting",
+                                                "allow_nonvoting", "x"]), value), max_size=5)  # fmt: skip
+
+
+@settings(FUZZ, max_examples=200)
+@given(target=st.sampled_from(WRITE_ROUTES), values=st.lists(segment, min_size=1, max_size=3),
+       body=st.one_of(document.map(json.dumps), st.dictionaries(st.text(max_size=8), doc_value, max_size=4).map(json.dumps),
+                      form_body.map(lambda kv: urlencode(kv)), st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
+                      st.sampled_from(["", "{", "null", "[]", '{"bug": "1" }', '{"bug": 123456, "query": "message:\\"x\\""}'])),
+       ctype=st.sampled_from(["application/json", "application/x-www-form-urlencoded", "text/plain", ""]),
+       token=st.booleans())  # fmt: skip
+def test_write_routes_survive_random_bodies(client: TestClient, target: tuple[Route, str], values: list[str],
+                                            body: str, ctype: str, token: bool) -> None:  # fmt: skip
+    """Every POST/PUT/DELETE route but ``_bulk`` (fuzzed above): ``_doc``, index admin, the
+    signature saves, with and without the token."""
+    route, method = target
+    path = _fill(route.path, values)
+    headers = {"Content-Type": ctype} if ctype else {}
+    if token:
+        headers["Authorization"] = f"Bearer {TOKEN}"
+    t0 = time.perf_counter()
+    r = client.request(method, ABS + path, content=body.encode("utf-8", "surrogatepass"), headers=headers)
+    what = f"{method} {path} {body[:300]!r}"
+    _check(r, time.perf_counter() - t0, what)
+    if not token and any(w in route.path for w in ("/_doc", "/_create", "/signature")):
+        assert r.status_code >= 400, f"{what}: a write without the token was accepted"
