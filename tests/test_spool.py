@@ -93,3 +93,29 @@ def test_readyz_says_which_source_stopped(tmp_path: Path) -> None:
         assert ready.status_code == 503 and ready.json()["problems"] == ["spool: not running"]
         assert web.get("/status").json()["live_sources"][0]["running"] is False
         assert web.get("/healthz").status_code == 200  # alive, just not ready
+
+
+def test_a_tree_still_being_written_waits_even_with_its_build_json(tmp_path: Path) -> None:
+    """build.json copied first (as rsync of a sorted tree may do): the tree is taken only
+    once nothing in it has changed for ``settle_s``, so no half-written file goes in."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    cfg = config.load(data_dir=tmp_path / "data", spool_dir=spool)
+    store = Store(cfg.data_dir)
+    svc = IngestService(store)
+    src = SpoolSource(cfg, store, svc, settle_s=1.0)
+    d = write_build(tmp_path / "staging", {}, build_uuid="f" * 32, start="2024-02-13T10:00:00")
+    d = d.rename(spool / d.name)
+    log = d / "job-output.txt"
+    src.start()
+    try:
+        for i in range(8):  # one line every 0.3 s: never quiet for 1 s
+            with log.open("ab") as f:
+                f.write(b"2024-02-13 10:00:%02d.000 | still copying %d\n" % (i, i))
+            time.sleep(0.3)
+            assert not (spool / "done" / d.name).exists(), f"taken while being written (after line {i})"
+        assert _wait(lambda: (spool / "done" / d.name).exists())
+        assert Searcher(store).count('message:"still copying"') == 8
+    finally:
+        src.stop()
+        svc.stop()
