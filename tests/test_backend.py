@@ -396,6 +396,32 @@ def test_recheck_pages_on_a_cluster_match_the_local_ones(setup: Setup, web: Test
         assert r.status_code == 501 and "needs the local index" in r.text, path
 
 
+def test_es_read_api_on_a_cluster_answers_from_the_cluster(setup: Setup, web: TestClient) -> None:
+    """Search clients pointed at the appliance see the cluster's data (its own dir is empty)."""
+    q = {"query": {"query_string": {"query": "loglevel:ERROR OR message:failed"}}, "size": 3,
+         "sort": [{"@timestamp": "desc"}]}  # fmt: skip
+    mine = web.post("/logstash-*/_search", json=q).json()
+    theirs = httpx.post(setup.url + "/logstash-*/_search", json=q, timeout=60).json()
+    assert mine["hits"]["total"] == theirs["hits"]["total"] and mine["hits"]["total"]["value"] > 0
+    assert [h["_id"] for h in mine["hits"]["hits"]] == [h["_id"] for h in theirs["hits"]["hits"]]
+    count = web.post("/_count", json={"query": q["query"]}).json()["count"]
+    assert count == theirs["hits"]["total"]["value"] or theirs["hits"]["total"]["relation"] == "gte"
+    body = b'{"index":"logstash-*"}\n' + orjson.dumps({"query": q["query"], "size": 0}) + b"\n{}\n" + orjson.dumps(
+        {"size": 0}) + b"\n"
+    ms = web.post("/_msearch", content=body, headers={"content-type": "application/x-ndjson"}).json()["responses"]
+    assert ms[0]["hits"]["total"]["value"] == count and ms[1]["hits"]["total"]["value"] > count
+    page = web.post("/_search", params={"scroll": "1m"}, json={"size": 50, "query": {"match_all": {}}}).json()
+    seen = len(page["hits"]["hits"])
+    while page["hits"]["hits"]:
+        page = web.post("/_search/scroll", json={"scroll": "1m", "scroll_id": page["_scroll_id"]}).json()
+        seen += len(page["hits"]["hits"])
+    assert seen == ms[1]["hits"]["total"]["value"]
+    cat = web.get("/_cat/indices", params={"format": "json"}).json()
+    assert sum(int(r["docs.count"]) for r in cat) == seen
+    bad = web.post("/_search", json={"query": {"nosuch": {}}})
+    assert bad.status_code == 400 and bad.json()["error"]["type"]  # the cluster's own 400, passed on
+
+
 def test_logs_on_a_cluster(setup: Setup, web: TestClient) -> None:
     name = setup.local.top_values(["filename"], f'build_uuid:"{setup.published}"', n=1)["filename"][0][0]
     raw = web.get(f"/logs/{setup.published}/{name}", params={"raw": "1"})

@@ -153,6 +153,8 @@ def _human(n: int) -> str:
 @es_endpoint
 async def cat_indices(request: Request) -> Response:
     _methods(request, "GET")
+    if (fwd := await _forwarded(request)) is not None:
+        return fwd
     p = _check(request, {"v", "h", "s", "bytes", "health", "pri", "expand_wildcards", "local", "master_timeout",
                          "include_unloaded_segments", "help"})  # fmt: skip
     rows = await run_in_threadpool(_indices, request, request.path_params.get("index"))
@@ -378,9 +380,28 @@ async def doc_api(request: Request) -> Response:
 # -- search ---------------------------------------------------------------------------------
 
 
+async def _forwarded(request: Request) -> Response | None:
+    """With a remote backend, a read goes to the cluster as it came (see
+    :mod:`web.es.forward`); None when the local index answers."""
+    svc = services(request)
+    if not svc.remote:
+        return None
+    from ..es.forward import forward_read
+
+    raw = await _raw_body(request)
+    backend: Any = svc.backend
+    res = await run_in_threadpool(forward_read, backend.client, request.method, request.url.path,
+                                  request.query_params, raw, backend.url)  # fmt: skip
+    if isinstance(res, str | bytes):  # _cat's text tables
+        return Response(res, media_type="text/plain; charset=UTF-8", headers=ES_HEADERS)
+    return json_response(res)
+
+
 @es_endpoint
 async def search_api(request: Request) -> Response:
     _methods(request, "GET", "POST")
+    if (fwd := await _forwarded(request)) is not None:
+        return fwd
     p = _check(request, es_search.SEARCH_PARAMS)
     body = await _json_body(request)
     index = request.path_params.get("index")
@@ -407,6 +428,8 @@ def _next_scroll(state: dict[str, Any], result: dict[str, Any], keep: float) -> 
 @es_endpoint
 async def scroll_api(request: Request) -> Response:
     _methods(request, "GET", "POST", "DELETE")
+    if (fwd := await _forwarded(request)) is not None:
+        return fwd
     p = _check(request, {"scroll", "scroll_id", "rest_total_hits_as_int"})
     body = await _json_body(request)
     if not isinstance(body, dict):
@@ -444,6 +467,8 @@ async def scroll_api(request: Request) -> Response:
 @es_endpoint
 async def count_api(request: Request) -> Response:
     _methods(request, "GET", "POST")
+    if (fwd := await _forwarded(request)) is not None:
+        return fwd
     p = _check(request, es_search.COUNT_PARAMS | {"min_score", "terminate_after"})
     if "min_score" in p or "terminate_after" in p:
         raise unsupported("[min_score] and [terminate_after]")
@@ -486,6 +511,8 @@ def _msearch(request: Request, raw: bytes, p: Mapping[str, str]) -> list[dict[st
 @es_endpoint
 async def msearch_api(request: Request) -> Response:
     _methods(request, "GET", "POST")
+    if (fwd := await _forwarded(request)) is not None:
+        return fwd
     p = _check(request, prm.HARMLESS_READ | {"rest_total_hits_as_int", "typed_keys"})
     t0 = time.perf_counter()
     responses = await run_in_threadpool(_msearch, request, await _raw_body(request), p)
