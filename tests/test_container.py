@@ -215,6 +215,9 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory, stages: list[Stage]) ->
     assert pip.returncode == 0, pip.stderr[-3000:]
     if "opensearch" in _extras(stages):  # the image can front a cluster
         subprocess.run([str(venv / "bin" / "python"), "-c", "import opensearchpy"], check=True, timeout=60)
+    if any("pip uninstall -y -q pip" in r for r in stages[0].all("RUN")):  # as the build stage does
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "uninstall", "-y", "-q", "pip"], check=True, timeout=120)
+        assert not (venv / "bin" / "pip").exists()
     return venv
 
 
