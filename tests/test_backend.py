@@ -186,8 +186,8 @@ def test_recheck_classify_graph_and_uncategorized_are_the_same(setup: Setup) -> 
     assert remote.classify(short).build_uuid == failed[0].uuid
     assert not remote.classify("0123456789abcdef").found
     ga, gr = local.graph(days=3), remote.graph(days=3)
-    assert [(x.bug, x.hits, x.fails, x.fails24, x.series, x.queues) for x in ga.bugs] == [
-        (x.bug, x.hits, x.fails, x.fails24, x.series, x.queues) for x in gr.bugs]  # fmt: skip
+    assert [(x.bug, x.hits, x.hits24, x.fails, x.fails24, x.series, x.by_queue, x.queues) for x in ga.bugs] == [
+        (x.bug, x.hits, x.hits24, x.fails, x.fails24, x.series, x.by_queue, x.queues) for x in gr.bugs]  # fmt: skip
     assert [{j: v.as_dict() for j, v in x.jobs.items()} for x in ga.bugs] == [
         {j: v.as_dict() for j, v in x.jobs.items()} for x in gr.bugs]  # fmt: skip
     ua, ur = local.uncategorized(days=3), remote.uncategorized(days=3)

@@ -248,6 +248,11 @@ def test_graph_counts_distinct_builds_per_hour_status_queue_and_job(engine: Rech
             row = series.setdefault(s.result, [0] * 240)
             row[(_first_hit_us(s, needle) - start) // HOUR_US] += 1
         assert b.series == series
+        assert b.hits24 == sum(s.hours_ago <= 24 for s in hit)
+        by_queue: dict[str, list[int]] = {}
+        for s in hit:
+            by_queue.setdefault(s.queue, [0] * 240)[(_first_hit_us(s, needle) - start) // HOUR_US] += 1
+        assert b.by_queue == by_queue and sum(map(sum, by_queue.values())) == b.hits
         for q in {s.queue for s in hit}:
             assert b.queues[q] == {
                 "hits": sum(s.queue == q for s in hit),

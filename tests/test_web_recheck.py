@@ -31,6 +31,14 @@ def test_status_page_and_twin(client: TestClient) -> None:
     hit = next(b for b in shown if b["hits"])
     row = r.text.split(f'<tr id="bug-{hit["bug"]}">')[1].split("</tr>")[0]
     assert '<svg class="spark"' in row and "<rect class=" in row
+    # the graph is by queue: one class per queue hit, bar titles name the queue and count
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    assert [c.strip() for c in cells[1:5]] == [f"<strong>{hit['fails24']}</strong>", str(hit["fails"]),
+                                               str(hit["hits24"]), str(hit["hits"])]  # fmt: skip
+    drawn = re.findall(r'<rect class="(\w+)"[^>]*><title>[^<]*: (\d+) ([^<]+)</title>', row)
+    assert {q for _, _, q in drawn} == set(hit["by_queue"])
+    assert {c for c, _, q in drawn} == {q if q in ("check", "gate") else "other" for q in hit["by_queue"]}
+    assert sum(int(n) for _, n, _ in drawn) == hit["hits"]
 
 
 def test_uncategorized_page_and_twin(client: TestClient) -> None:

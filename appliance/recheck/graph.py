@@ -76,8 +76,12 @@ class BugGraph:
     """Distinct builds hit in the window."""
     fails: int = 0
     fails24: int = 0
+    hits24: int = 0
+    """Distinct builds hit in the last 24 h."""
     series: dict[str, list[int]] = field(default_factory=dict)
     """``build_status`` -> builds hit per hour, aligned with :attr:`Graph.hours`."""
+    by_queue: dict[str, list[int]] = field(default_factory=dict)
+    """``build_queue`` -> builds hit per hour (what the status page draws)."""
     queues: dict[str, dict[str, int]] = field(default_factory=dict)
     """``build_queue`` -> ``{"hits", "fails"}``."""
     jobs: dict[str, JobStat] = field(default_factory=dict)
@@ -204,13 +208,16 @@ def new_bug(sig: Signature, days: int, base_url: str = "") -> BugGraph:
 def tally(g: BugGraph, hit: Iterable[tuple[BuildInfo, int]], start: int, n_hours: int, since24: int,
           job_builds: Counter[str], job_failures: Counter[str]) -> None:  # fmt: skip
     """Count each hit build (with its first matching event's time) once: in the hour of
-    that event, in the series of its ``build_status``, by queue and by job."""
+    that event, in the series of its ``build_status`` and of its queue, by queue and by job."""
     for b, first in hit:
-        status = b.status or "UNKNOWN"
-        row = g.series.setdefault(status, [0] * n_hours)
-        row[min(n_hours - 1, max(0, (first - start) // HOUR_US))] += 1
+        hour = min(n_hours - 1, max(0, (first - start) // HOUR_US))
+        g.series.setdefault(b.status or "UNKNOWN", [0] * n_hours)[hour] += 1
+        queue = b.queue or "unknown"
+        g.by_queue.setdefault(queue, [0] * n_hours)[hour] += 1
         g.hits += 1
-        qs = g.queues.setdefault(b.queue or "unknown", {"hits": 0, "fails": 0})
+        if first >= since24:
+            g.hits24 += 1
+        qs = g.queues.setdefault(queue, {"hits": 0, "fails": 0})
         js = g.jobs.get(b.job)
         if js is None:
             js = g.jobs[b.job] = JobStat(builds=job_builds[b.job], failures=job_failures[b.job])

@@ -95,7 +95,7 @@ async def status_page(request: Request) -> Response:
         if b.suppress_graph:
             continue
         jobs = sorted(b.jobs.items(), key=lambda kv: (-kv[1].fails, -kv[1].hits, kv[0]))[:4]
-        rows.append({"b": b, "rects": spark.stacked(b.series, g.hours), "jobs": jobs, "queues": sorted(b.queues.items())})
+        rows.append({"b": b, "rects": spark.stacked(b.by_queue, g.hours), "jobs": jobs, "queues": sorted(b.queues.items())})
     return render(
         "recheck.html", title="Recheck", g=g, rows=rows, days=days,
         errors=list(eng.signatures.errors), behind=_behind(g.lag.behind_s),
