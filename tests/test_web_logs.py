@@ -60,6 +60,31 @@ def test_raw_download_is_byte_exact(client: TestClient, path: str, tmp_path_fact
     assert r.headers["x-content-type-options"] == "nosniff"
 
 
+def test_json_twin_pages_through_the_lines_as_the_page_classes_them(client: TestClient) -> None:
+    html = client.get(URL).text
+    classes = {int(n): c for c, n in re.findall(r'<div class="([^"]*)" id="L(\d+)"', html)}
+    text = wf.api_log_failed().splitlines()
+    got, url = [], f"{URL}?format=json&lines=3"
+    while url:
+        page = client.get(url)
+        assert page.status_code == 200 and page.headers["content-type"] == "application/json"
+        body = page.json()
+        assert body["build_uuid"] == wf.FAILED and body["filename"] == wf.API_LOG and body["total_lines"] == len(text)
+        assert len(body["lines"]) <= 3
+        got += body["lines"]
+        url = body["next"]
+    assert [x["n"] for x in got] == list(range(1, len(text) + 1)) and [x["text"] for x in got] == text
+    names = {"d": "DEBUG", "i": "INFO", "w": "WARNING", "e": "ERROR"}
+    for x in got:
+        cls = classes[x["n"]].split()
+        assert x["level"] == names.get(cls[0]) and x["traceback"] == ("tb" in cls)
+    assert any(x["traceback"] for x in got) and "<script>alert(1)</script>" in "".join(x["text"] for x in got)
+    for bad in ("start=0", "lines=0", "lines=99999", "start=x"):
+        r = client.get(f"{URL}?format=json&{bad}")
+        assert r.status_code == 400 and "Traceback" not in r.text
+    assert client.get(f"/logs/{wf.FAILED}/no/such.txt?format=json").status_code == 404
+
+
 def test_unknown_logs_are_404(client: TestClient) -> None:
     for path in (f"/logs/{wf.FAILED}/nope.txt", "/logs/unknown/job-output.txt", f"/raw/{wf.PASSED}/{wf.CONSOLE}"):
         r = client.get(path)

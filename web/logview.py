@@ -122,17 +122,43 @@ def stream_lines(chunks: Iterable[bytes], chunk_lines: int = CHUNK_LINES) -> Ite
     output does not depend on where the chunks were cut."""
     c = Classifier()
     n = 1
-    carry = b""
     pending: list[bytes] = []
+    for line in lines_of(chunks):
+        pending.append(line)
+        if len(pending) == chunk_lines:
+            yield f'<section class="chunk">{render_lines(pending, n, c)}</section>\n'
+            n += len(pending)
+            pending = []
+    if pending:
+        yield f'<section class="chunk">{render_lines(pending, n, c)}</section>\n'
+
+
+LEVEL_NAME = {"d": "DEBUG", "i": "INFO", "w": "WARNING", "e": "ERROR", "t": "TRACE", "c": "CRITICAL"}
+
+
+def lines_of(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The raw lines of a file from chunks that may cut lines anywhere."""
+    carry = b""
     for chunk in chunks:
         lines = (carry + chunk).split(b"\n")
         carry = lines.pop()
-        pending.extend(lines)
-        while len(pending) >= chunk_lines:
-            part, pending = pending[:chunk_lines], pending[chunk_lines:]
-            yield f'<section class="chunk">{render_lines(part, n, c)}</section>\n'
-            n += len(part)
+        yield from lines
     if carry:
-        pending.append(carry)
-    if pending:
-        yield f'<section class="chunk">{render_lines(pending, n, c)}</section>\n'
+        yield carry
+
+
+def json_lines(chunks: Iterable[bytes], start: int, count: int) -> tuple[list[dict[str, object]], bool]:
+    """Lines ``start``..``start+count-1`` (1-based) as the page shows them: text, level
+    (carried over a record's continuation lines, as coloured), inside a traceback or not.
+    Classifying needs every line before ``start``; returns (lines, whether more follow)."""
+    c = Classifier()
+    out: list[dict[str, object]] = []
+    for n, raw in enumerate(lines_of(chunks), 1):
+        if n >= start + count:
+            return out, True
+        text = decode(raw)
+        cls = c.classify(text)
+        if n >= start:
+            level, *rest = cls.split()
+            out.append({"n": n, "text": text, "level": LEVEL_NAME.get(level), "traceback": "tb" in rest})
+    return out, False

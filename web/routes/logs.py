@@ -4,6 +4,7 @@ A path is only ever a catalog key (``<build_uuid>/<filename>``), never joined to
 filesystem path, so ``..`` and friends can only miss (404). A file whose events came
 through ``_bulk`` has no one blob: its link goes to those events in Discover. The page streams: its head
 goes out at once, then the file frame by frame, so a 50 MB log starts showing at once.
+Its JSON twin (``?format=json&start=N&lines=M``) gives windows of lines with their levels.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from index.archive import ArchiveError
 from index.catalog import Source
 
 from .. import logview
-from ..errors import guarded, not_found
+from ..errors import HTTPError, guarded, not_found
 from ..render import render_text
 from ..security import SECURE
 from ..services import services
@@ -93,6 +94,34 @@ def _page(request: Request, src: Source) -> Iterator[str]:
     return body()
 
 
+JSON_MAX_LINES = 5000
+
+
+def _json(request: Request, src: Source) -> Response:
+    """The page's JSON twin (``?format=json``): a window of lines with their level and
+    traceback marks, and where the next window starts."""
+    qp = request.query_params
+    try:
+        start = int(qp.get("start") or 1)
+        count = int(qp.get("lines") or 1000)
+    except ValueError:
+        raise HTTPError(400, "start and lines are line numbers") from None
+    if start < 1 or not 1 <= count <= JSON_MAX_LINES:
+        raise HTTPError(400, f"start >= 1 and 1 <= lines <= {JSON_MAX_LINES}")
+    uuid, filename = str(src.attrs.get("build_uuid", "")), str(src.attrs.get("filename", ""))
+    try:
+        lines, more = logview.json_lines(services(request).store.archive.stream(src.sha256), start, count)
+    except ArchiveError:
+        raise HTTPError(410, "the archived file is damaged; the server log has the details") from None
+    here = f"/logs/{quote(uuid, safe='')}/{quote(filename)}"
+    return JSONResponse({
+        "build_uuid": uuid, "filename": filename, "fields": {k: src.attrs[k] for k in SHOWN_FIELDS if k in src.attrs},
+        "total_lines": src.info.get("lines"), "bytes": src.info.get("bytes"), "start": start, "lines": lines,
+        "next": f"{here}?format=json&start={start + count}&lines={count}" if more else None,
+        "page_url": here, "raw_url": f"/raw/{quote(uuid, safe='')}/{quote(filename)}",
+    })  # fmt: skip
+
+
 @guarded
 async def log_view(request: Request) -> Response:
     if services(request).remote:
@@ -105,6 +134,8 @@ async def log_view(request: Request) -> Response:
         return _shipped(request)
     if request.query_params.get("raw") not in (None, "", "0"):
         return _raw(request, src)
+    if request.query_params.get("format") == "json":
+        return await run_in_threadpool(_json, request, src)
     return StreamingResponse(_page(request, src), media_type="text/html; charset=utf-8")
 
 
