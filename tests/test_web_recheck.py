@@ -87,3 +87,27 @@ def test_links_from_data_are_only_http_or_local() -> None:
     assert safe_url("data:text/html,x") == "#" and safe_url("//evil.example/x") == "#"
     assert safe_url("https://logs.example.org/a/") == "https://logs.example.org/a/"
     assert safe_url("/logs/a/b#L3") == "/logs/a/b#L3"
+
+
+def test_recheck_pages_say_when_they_hit_the_time_limit(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A query limit far below what the engine needs: every recheck page and API call
+    answers 503 naming the limit (no hang, no traceback); the work finishes in the
+    background and fills the cache, so the same page answers once it is done."""
+    import dataclasses
+    import time
+
+    from web.app import create_app
+
+    d = wf.data(tmp_path_factory)
+    cfg = dataclasses.replace(d.cfg, query_timeout_s=1e-6)
+    build = wf.FAILED
+    with TestClient(create_app(cfg)) as c:
+        for path in ("/recheck", "/recheck/uncategorized.json", f"/recheck/builds/{build}"):  # one per computation
+            r = c.get(path)
+            assert r.status_code == 503 and "timed out" in r.text and "Traceback" not in r.text, path
+        for _ in range(100):  # the status page's graph was computed in the background and cached
+            if c.get("/recheck.json").status_code == 200:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the graph never finished in the background")

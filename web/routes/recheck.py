@@ -6,7 +6,9 @@ Every page has a JSON twin (``.json``) with the engine's own ``as_dict()``.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -21,6 +23,8 @@ from ..render import logs_url, render
 from ..security import SECURE
 from ..services import services
 from ..state import build_url
+
+R = TypeVar("R")
 
 
 def engine(request: Request) -> RecheckEngine:
@@ -49,6 +53,20 @@ def build_files(request: Request, uuid: str) -> list[tuple[str, str]]:
     )
     names.sort(key=lambda n: (not n.endswith(CONSOLE_NAMES), n))
     return [(n, logs_url(uuid, n)) for n in names]
+
+
+async def bounded(request: Request, fn: Callable[[], R], extra_s: float = 0.0) -> R:
+    """``fn()`` on a worker thread, waited for at most ``query_timeout_s``. Past it the
+    page says so (a 503 naming the limit) instead of holding the request; the computation goes
+    on and its result lands in the engine's caches, so asking again soon finds it."""
+    limit = services(request).config.query_timeout_s + extra_s  # extra: a wait the caller asked for
+    fut = asyncio.get_running_loop().run_in_executor(None, fn)
+    try:
+        return await asyncio.wait_for(asyncio.shield(fut), timeout=limit)
+    except TimeoutError:
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "exception was never retrieved"
+        raise HTTPError(503, f"timed out: the recheck engine took over {limit:g} s; it keeps computing "
+                             "and caches the answer, try again in a few seconds") from None  # fmt: skip
 
 
 def _days(request: Request) -> int:
@@ -80,7 +98,7 @@ def _behind(seconds: float | None) -> str:
 @guarded
 async def status_json(request: Request) -> Response:
     eng, days = engine(request), _days(request)
-    g = await run_in_threadpool(eng.graph, days)
+    g = await bounded(request, lambda: eng.graph(days))
     d = g.as_dict()
     d["errors"] = [e.as_dict() for e in eng.signatures.errors]
     return JSONResponse(d)
@@ -89,7 +107,7 @@ async def status_json(request: Request) -> Response:
 @guarded
 async def status_page(request: Request) -> Response:
     eng, days = engine(request), _days(request)
-    g = await run_in_threadpool(eng.graph, days)
+    g = await bounded(request, lambda: eng.graph(days))
     rows: list[dict[str, Any]] = []
     for b in g.bugs:
         if b.suppress_graph:
@@ -113,7 +131,8 @@ def _voting_only(request: Request) -> bool:
 @guarded
 async def uncategorized_json(request: Request) -> Response:
     eng, days = engine(request), _days(request)
-    u = await run_in_threadpool(lambda: eng.uncategorized(days, voting_only=_voting_only(request)))
+    voting_only = _voting_only(request)
+    u = await bounded(request, lambda: eng.uncategorized(days, voting_only=voting_only))
     return JSONResponse(u.as_dict())
 
 
@@ -121,7 +140,7 @@ async def uncategorized_json(request: Request) -> Response:
 async def uncategorized_page(request: Request) -> Response:
     eng, days = engine(request), _days(request)
     voting_only = _voting_only(request)
-    u = await run_in_threadpool(lambda: eng.uncategorized(days, voting_only=voting_only))
+    u = await bounded(request, lambda: eng.uncategorized(days, voting_only=voting_only))
 
     def first_logs() -> dict[str, tuple[str, str]]:
         out = {}
@@ -145,7 +164,7 @@ async def uncategorized_page(request: Request) -> Response:
 async def _classify(request: Request) -> Any:
     eng = engine(request)
     ref = request.path_params["uuid"]
-    c = await run_in_threadpool(lambda: eng.classify(ref, max_events=10))
+    c = await bounded(request, lambda: eng.classify(ref, max_events=10))
     if not c.found:
         raise not_found(f"build {ref}")
     return c

@@ -20,6 +20,7 @@ from appliance.recheck.engine import RecheckEngine, engine_for
 
 from ..errors import HTTPError, guarded, not_found
 from ..services import services
+from .recheck import bounded
 
 MAX_WAIT_S = 60.0
 MAX_DAYS = 60
@@ -78,7 +79,7 @@ async def build(request: Request) -> Response:
     wait = _number(request, "wait", 0, 0, MAX_WAIT_S)
     events = int(_number(request, "events", 5, 0, MAX_EVENTS))
     eng = get_engine(request)
-    c = await run_in_threadpool(lambda: eng.classify(ref, wait_s=wait, max_events=events))
+    c = await bounded(request, lambda: eng.classify(ref, wait_s=wait, max_events=events), extra_s=wait)
     if not c.found:
         raise not_found(f"build {ref}")
     return _json(c.as_dict())
@@ -87,13 +88,13 @@ async def build(request: Request) -> Response:
 @guarded
 async def graph_json(request: Request) -> Response:
     eng, days, now = get_engine(request), _days(request), _now(request)
-    return _json(await run_in_threadpool(eng.graph_json, days, now))
+    return _json(await bounded(request, lambda: eng.graph_json(days, now)))
 
 
 @guarded
 async def graph(request: Request) -> Response:
     eng, days, now = get_engine(request), _days(request), _now(request)
-    g = await run_in_threadpool(eng.graph, days, now)
+    g = await bounded(request, lambda: eng.graph(days, now))
     return _json(g.as_dict())
 
 
@@ -101,7 +102,7 @@ async def graph(request: Request) -> Response:
 async def uncategorized(request: Request) -> Response:
     eng, days, now = get_engine(request), _days(request), _now(request)
     voting_only = request.query_params.get("nonvoting", "") in ("", "0", "false")
-    u = await run_in_threadpool(lambda: eng.uncategorized(days, now, voting_only=voting_only))
+    u = await bounded(request, lambda: eng.uncategorized(days, now, voting_only=voting_only))
     return _json(u.as_dict())
 
 
