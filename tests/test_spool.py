@@ -23,13 +23,18 @@ def _wait(cond, timeout: float = 15.0) -> bool:  # noqa: ANN001
     return False
 
 
-def test_spool_ingests_complete_trees_and_sets_aside_bad_ones(tmp_path: Path) -> None:
+def _spool(tmp_path: Path, settle_s: float) -> tuple[Path, Store, IngestService, SpoolSource]:
+    """A spool dir, its store, the writer thread and a (not yet started) spool source."""
     spool = tmp_path / "spool"
-    spool.mkdir()
+    spool.mkdir(exist_ok=True)
     cfg = config.load(data_dir=tmp_path / "data", spool_dir=spool)
     store = Store(cfg.data_dir)
     svc = IngestService(store)
-    src = SpoolSource(cfg, store, svc, settle_s=0.5)
+    return spool, store, svc, SpoolSource(cfg, store, svc, settle_s=settle_s)
+
+
+def test_spool_ingests_complete_trees_and_sets_aside_bad_ones(tmp_path: Path) -> None:
+    spool, store, svc, src = _spool(tmp_path, settle_s=0.5)
     src.start()
     try:
         # A half-copied tree (no build.json yet) waits.
@@ -55,16 +60,12 @@ def test_spool_ingests_complete_trees_and_sets_aside_bad_ones(tmp_path: Path) ->
         src.stop()
         svc.stop()
     # Restart: nothing is ingested twice.
-    assert Searcher(Store(cfg.data_dir)).count("*") == 35
+    assert Searcher(Store(tmp_path / "data")).count("*") == 35
 
 
 def test_a_file_vanishing_mid_scan_is_not_ready_and_not_fatal(tmp_path: Path) -> None:
     """rsync renames its temp files away while the watcher looks: the tree is still moving."""
-    spool = tmp_path / "spool"
-    cfg = config.load(data_dir=tmp_path / "data", spool_dir=spool)
-    store = Store(cfg.data_dir)
-    svc = IngestService(store)
-    src = SpoolSource(cfg, store, svc, settle_s=0.0)
+    spool, store, svc, src = _spool(tmp_path, settle_s=0.0)
     d = write_build(spool, {"logs/a.txt": b"x\n"}, build_uuid="e" * 32)
 
     class Vanishing(type(d)):  # a tree whose listing names a file that is gone by its stat
@@ -98,12 +99,7 @@ def test_readyz_says_which_source_stopped(tmp_path: Path) -> None:
 def test_a_tree_still_being_written_waits_even_with_its_build_json(tmp_path: Path) -> None:
     """build.json copied first (as rsync of a sorted tree may do): the tree is taken only
     once nothing in it has changed for ``settle_s``, so no half-written file goes in."""
-    spool = tmp_path / "spool"
-    spool.mkdir()
-    cfg = config.load(data_dir=tmp_path / "data", spool_dir=spool)
-    store = Store(cfg.data_dir)
-    svc = IngestService(store)
-    src = SpoolSource(cfg, store, svc, settle_s=1.0)
+    spool, store, svc, src = _spool(tmp_path, settle_s=1.0)
     d = write_build(tmp_path / "staging", {}, build_uuid="f" * 32, start="2024-02-13T10:00:00")
     d = d.rename(spool / d.name)
     log = d / "job-output.txt"
