@@ -21,6 +21,7 @@ from appliance.backend.base import BackendError, EventRef, iso_us
 
 from .. import logview
 from ..errors import HTTPError, guarded
+from ..params import clamped
 from ..render import logs_url, render_text
 from ..security import SECURE
 from ..services import services
@@ -28,16 +29,6 @@ from ..state import build_url
 from .discover import render_context
 
 MAX_CONTEXT = 500
-
-
-def _int(request: Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return min(hi, max(lo, int(raw)))
-    except ValueError:
-        raise HTTPError(400, f"{name}: not a number") from None
 
 
 def _ref(request: Request) -> tuple[EventRef, int]:
@@ -49,11 +40,11 @@ def _ref(request: Request) -> tuple[EventRef, int]:
         ts = iso_us(p["ts"]) if p.get("ts") else 0
     except ValueError:
         raise HTTPError(400, "ts: not an ISO 8601 time") from None
-    line = _int(request, "line", None, 1, 2**40)
+    line = clamped(request, "line", None, 1, 2**40)
     if line is None and not ts:
         raise HTTPError(400, "line or ts: required")
-    nlines = _int(request, "len", 1, 1, 2000) or 1
-    n = _int(request, "n", 10, 0, MAX_CONTEXT) or 0
+    nlines = clamped(request, "len", 1, 1, 2000) or 1
+    n = clamped(request, "n", 10, 0, MAX_CONTEXT) or 0
     return EventRef(build, filename, line, ts, nlines), n
 
 

@@ -22,6 +22,7 @@ from index.archive import ArchiveError
 
 from .. import discover_data, discover_remote, export, facets, logview
 from ..errors import HTTPError, guarded, not_found, query_error
+from ..params import clamped
 from ..render import STATIC, logs_url, render
 from ..security import SECURE
 from ..services import services
@@ -126,13 +127,6 @@ async def discover_ndjson(request: Request) -> Response:
     return StreamingResponse(export.ndjson(events), media_type="application/x-ndjson", headers=_attachment("ndjson"))
 
 
-def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    try:
-        return min(hi, max(lo, int(request.query_params.get(name, default))))
-    except ValueError:
-        raise HTTPError(400, f"{name}: not a number") from None
-
-
 def _context(request: Request) -> dict[str, Any]:
     eid = request.path_params["event_id"]
     try:
@@ -141,8 +135,8 @@ def _context(request: Request) -> dict[str, Any]:
         raise not_found(f"event {eid}") from None
     if fid >= 2**63 or line0 >= 2**40:
         raise not_found(f"event {eid}")
-    n = _int_param(request, "n", 10, 0, MAX_CONTEXT)
-    k = _int_param(request, "len", 1, 1, 2000)
+    n = clamped(request, "n", 10, 0, MAX_CONTEXT)
+    k = clamped(request, "len", 1, 1, 2000)
     store = services(request).store
     src = store.catalog.get(fid)
     if src is None or src.state != "done":
@@ -206,7 +200,7 @@ async def api_values(request: Request) -> Response:
     if not field:
         raise HTTPError(400, "field: required")
     prefix = request.query_params.get("prefix", "")
-    limit = _int_param(request, "limit", 20, 1, 200)
+    limit = clamped(request, "limit", 20, 1, 200)
     svc = services(request)
     if svc.remote:
         vals = await run_in_threadpool(discover_remote.values, svc.backend, field, prefix, limit)

@@ -19,6 +19,7 @@ from appliance.recheck.engine import RecheckEngine, engine_for
 
 from .. import spark
 from ..errors import HTTPError, guarded, not_found
+from ..params import number
 from ..render import logs_url, render
 from ..security import SECURE
 from ..services import services
@@ -70,13 +71,7 @@ async def bounded(request: Request, fn: Callable[[], R], extra_s: float = 0.0) -
 
 
 def _days(request: Request) -> int:
-    try:
-        d = int(request.query_params.get("days", "10"))
-    except ValueError:
-        raise HTTPError(400, "days: not a number") from None
-    if not 1 <= d <= 60:
-        raise HTTPError(400, "days: between 1 and 60")
-    return d
+    return int(number(request, "days", 10, 1, 60))
 
 
 def _behind(seconds: float | None) -> str:

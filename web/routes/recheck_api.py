@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from appliance.recheck.engine import RecheckEngine, engine_for
 
 from ..errors import HTTPError, guarded, not_found
+from ..params import is_build_ref, number
 from ..services import services
 from .recheck import bounded
 
@@ -37,21 +38,8 @@ def get_engine(request_or_services: Request | Any) -> RecheckEngine:
     return engine_for(s)
 
 
-def _number(request: Request, name: str, default: float, lo: float, hi: float) -> float:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        v = float(raw)
-    except ValueError:
-        raise HTTPError(400, f"{name}: not a number: {raw[:40]!r}") from None
-    if not lo <= v <= hi:
-        raise HTTPError(400, f"{name}: must be between {lo:g} and {hi:g}")
-    return v
-
-
 def _days(request: Request) -> int:
-    return int(_number(request, "days", 10, 1, MAX_DAYS))
+    return int(number(request, "days", 10, 1, MAX_DAYS, cast=float))
 
 
 def _now(request: Request) -> int | None:
@@ -74,10 +62,10 @@ def _json(data: Any, status: int = 200) -> JSONResponse:
 @guarded
 async def build(request: Request) -> Response:
     ref = request.path_params["uuid"]
-    if not 7 <= len(ref) <= 64 or not all(c in "0123456789abcdefABCDEF-" for c in ref):
+    if not is_build_ref(ref):
         raise HTTPError(400, "build: a build uuid (hex) or its 7-character short uuid")
-    wait = _number(request, "wait", 0, 0, MAX_WAIT_S)
-    events = int(_number(request, "events", 5, 0, MAX_EVENTS))
+    wait = number(request, "wait", 0, 0, MAX_WAIT_S, cast=float)
+    events = int(number(request, "events", 5, 0, MAX_EVENTS, cast=float))
     eng = get_engine(request)
     c = await bounded(request, lambda: eng.classify(ref, wait_s=wait, max_events=events), extra_s=wait)
     if not c.found:

@@ -29,6 +29,7 @@ from .. import spark
 from ..errors import HTTPError, guarded, not_found
 from ..es.auth import authorize_write
 from ..es.errors import EsError
+from ..params import is_build_ref, number
 from ..render import render
 from ..security import SECURE
 from ..services import services
@@ -45,22 +46,9 @@ def digger(request: Request) -> Digger:
     return digger_for(svc)
 
 
-def _int(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query_params.get(name, "")
-    if raw == "":
-        return default
-    try:
-        v = int(raw)
-    except ValueError:
-        raise HTTPError(400, f"{name}: not a number") from None
-    if not lo <= v <= hi:
-        raise HTTPError(400, f"{name}: between {lo} and {hi}")
-    return v
-
-
 def _ref(request: Request) -> str:
     ref = request.path_params["uuid"]
-    if not 7 <= len(ref) <= 64 or not all(c in "0123456789abcdefABCDEF-" for c in ref):
+    if not is_build_ref(ref):
         raise not_found(f"build {ref[:80]}")
     return ref
 
@@ -70,7 +58,7 @@ def _ref(request: Request) -> str:
 
 async def _dig(request: Request) -> tuple[Any, Any, int]:
     dig, ref = digger(request), _ref(request)
-    days = _int(request, "days", 10, 1, MAX_DAYS)
+    days = number(request, "days", 10, 1, MAX_DAYS)
     query = request.query_params.get("query") or None
     if query is not None and len(query) > 4096:
         raise HTTPError(400, "query: at most 4096 characters")
@@ -220,8 +208,8 @@ async def save_api(request: Request) -> Response:
 
 async def _trends(request: Request) -> Any:
     dig = digger(request)
-    days = _int(request, "days", 7, 2, 30)
-    limit = _int(request, "limit", 50, 1, 500)
+    days = number(request, "days", 7, 2, 30)
+    limit = number(request, "limit", 50, 1, 500)
     only_new = request.query_params.get("all", "") in ("", "0")
     tr = await run_in_threadpool(lambda: dig.trends(days=days, limit=limit, only_new=only_new))
     return tr, only_new
