@@ -29,15 +29,20 @@ from .bench import parsed_corpus
 INTEGERS = (schema.TS, schema.FILE_ID, schema.LINE, schema.NLINES)
 
 
-def _schema(*, keywords: bool = True, fast_keywords: bool = True, integers: bool = True,
+def _schema(*, keywords: str = "json", integers: bool = True,
             file_id_indexed: bool = True) -> tantivy.Schema:  # fmt: skip
-    """The real schema (:func:`index.schema.build_schema`) with parts switched off."""
+    """The real schema (:func:`index.schema.build_schema`) with parts switched off.
+
+    ``keywords``: ``json`` (the real one: one JSON field), ``fields`` (schema v1: a text
+    field each), ``unfast`` (``fields`` without fast columns) or ``none``."""
     sb = tantivy.SchemaBuilder()
     sb.add_text_field(
         schema.MESSAGE, stored=False, tokenizer_name=schema.TOKENIZER, index_option="position"
     )
-    for name in schema.EVENT_KEYWORDS if keywords else ():
-        fast = fast_keywords and name in schema.FAST_KEYWORDS
+    if keywords == "json":
+        sb.add_json_field(schema.KW, stored=False, fast=True, tokenizer_name="raw", index_option="basic")
+    for name in schema.EVENT_KEYWORDS if keywords in ("fields", "unfast") else ():
+        fast = keywords == "fields"
         sb.add_text_field(name, stored=False, fast=fast, tokenizer_name="raw", index_option="basic")
     if integers:
         sb.add_integer_field(schema.TS, indexed=False, fast=True)
@@ -47,14 +52,15 @@ def _schema(*, keywords: bool = True, fast_keywords: bool = True, integers: bool
     return sb.build()
 
 
+FLAT = "flatten keywords"
+"""Not a field: the events' keywords moved out of ``kw`` to the top level (schema v1)."""
+
 VARIANTS: dict[str, tuple[Callable[[], tantivy.Schema], tuple[str, ...]]] = {
     "real schema": (_schema, ()),
-    "message only": (
-        lambda: _schema(keywords=False, integers=False),
-        (*schema.EVENT_KEYWORDS, *INTEGERS),
-    ),
-    "no keyword fields": (lambda: _schema(keywords=False), schema.EVENT_KEYWORDS),
-    "keywords without fast columns": (lambda: _schema(fast_keywords=False), ()),
+    "message only": (lambda: _schema(keywords="none", integers=False), (schema.KW, *INTEGERS)),
+    "no keyword fields": (lambda: _schema(keywords="none"), (schema.KW,)),
+    "keywords as 5 fields (v1)": (lambda: _schema(keywords="fields"), (FLAT,)),
+    "5 fields without fast columns": (lambda: _schema(keywords="unfast"), (FLAT,)),
     "no integer fields": (lambda: _schema(integers=False), INTEGERS),
     "file_id not indexed": (lambda: _schema(file_id_indexed=False), ()),
 }
@@ -79,6 +85,8 @@ def without(docs: list[str], fields: tuple[str, ...]) -> list[str]:
     for s in docs:
         d = orjson.loads(s)
         for f in fields:
+            if f == FLAT:
+                d.update(d.pop(schema.KW, {}))
             d.pop(f, None)
         out.append(orjson.dumps(d).decode())
     return out

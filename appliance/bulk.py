@@ -170,6 +170,9 @@ class _Group:
     index: str
     attrs: dict[str, Any]
     lines: list[bytes] = field(default_factory=list)
+    """The events as archived: flat NDJSON, what the ``ndjson`` format parses back."""
+    heads: list[bytes] = field(default_factory=list)
+    """The events as Tantivy documents, keywords under ``kw``, without the closing brace."""
     ts: list[int] = field(default_factory=list)
     days: list[str] = field(default_factory=list)
     source_id: int = 0
@@ -250,15 +253,14 @@ def _group(actions: list[Action]) -> list[_Group]:
         msg = pop("message", None)
         if msg is not None:
             ev["message"] = msg if type(msg) is str else dumps(msg).decode()
+        kw: dict[str, Any] = {}
         for k in KEYWORD_KEYS:
             v = pop(k, None)
             if v is not None and v != "":
-                ev[k] = v if type(v) is str else _keyword(v)
+                kw[k] = v if type(v) is str else _keyword(v)
         flags = pop("flags", None)
         if flags:
-            ev["flags"] = [_keyword(x) for x in flags] if isinstance(flags, list) else [_keyword(flags)]
-        if act.id is not None:
-            ev["_id"] = act.id
+            kw["flags"] = [_keyword(x) for x in flags] if isinstance(flags, list) else [_keyword(flags)]
         if rest == prev_rest and act.index == prev_index:
             g = prev_group  # shippers send a file's events together: skip the key
         else:
@@ -270,7 +272,17 @@ def _group(actions: list[Action]) -> list[_Group]:
             prev_rest, prev_index, prev_group = rest, act.index, g
         assert g is not None
         act.group, act.pos = g, len(g.lines)
-        g.lines.append(dumps(ev))
+        head = dumps(ev)[:-1]
+        if kw:
+            kwb = dumps(kw)
+            line = b"%s,%s" % (head, kwb[1:])
+            head = b'%s,"kw":%s' % (head, kwb)
+        else:
+            line = head + b"}"
+        if act.id is not None:  # archived (a hit returns it), not indexed
+            line = b'%s,"_id":%s}' % (line[:-1], dumps(act.id))
+        g.lines.append(line)
+        g.heads.append(head)
         g.ts.append(ts)
         g.days.append(_day(ts))
     return list(groups.values())
@@ -280,11 +292,11 @@ def _documents(g: _Group) -> dict[str, list[str]]:
     """The group's Tantivy documents per day: its archive lines plus where they sit."""
     docs: dict[str, list[str]] = {}
     tail = b',"file_id":%d,"nlines":1,"line":' % g.source_id
-    for i, (line, day) in enumerate(zip(g.lines, g.days, strict=True)):
+    for i, (head, day) in enumerate(zip(g.heads, g.days, strict=True)):
         bucket = docs.get(day)
         if bucket is None:
             bucket = docs[day] = []
-        bucket.append(b"%s%s%d}" % (line[:-1], tail, i))  # type: ignore[arg-type]
+        bucket.append(b"%s%s%d}" % (head, tail, i))  # type: ignore[arg-type]
     return {d: [x.decode() for x in v] for d, v in docs.items()}  # type: ignore[attr-defined]
 
 

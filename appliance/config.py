@@ -39,6 +39,7 @@ class Config:
     workers: int = 0
     """Parser processes for ingest (0: one per core)."""
     writer_heap_mb: int = 64
+    inflight_mb: int = 128
     commit_every_mb: int = 512
     """Raw megabytes between two commits of a long ingest (each commit acknowledges)."""
     host: str = "127.0.0.1"

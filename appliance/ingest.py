@@ -26,11 +26,19 @@ from index.partitions import DAY_US, day_of
 from index.store import Store
 from index.writer import Writer
 
-from . import builds, formats, procs
+from . import builds, docspool, formats, procs
 from .config import Config
+from .docspool import CHUNK, SPOOL_FROM, Spool, SpooledDocs
 from .filelist import FileList, strip_compression
 from .formats.base import Context
-from .reader import read_log
+from .reader import raw_size, read_log
+
+Docs = list[str] | SpooledDocs
+"""A day's documents of one file: in memory, or spooled to disk for a big file."""
+
+
+def scratch_dir(store: Store) -> Path:
+    return store.root / "tmp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,10 @@ class FileTask:
     archive_root: str
     blob: str | None = None
     """Read the content from this archive blob instead of ``path`` (reindex)."""
+    raw_bytes: int = 0
+    """The content's size, decompressed (an estimate): what the file costs in flight."""
+    scratch_dir: str = ""
+    """Where a big file's documents are spooled (:mod:`appliance.docspool`); none if empty."""
 
 
 @dataclass(slots=True)
@@ -65,7 +77,7 @@ class FileResult:
     warnings: list[str] = field(default_factory=list)
     first_ts: int | None = None
     last_ts: int | None = None
-    docs: dict[str, list[str]] = field(default_factory=dict)
+    docs: dict[str, Docs] = field(default_factory=dict)
 
 
 @dataclass
@@ -160,10 +172,17 @@ def plan(
 # -- the parser process ---------------------------------------------------------------------
 
 _archives: dict[str, Archive] = {}
+_BIG_FILE = 16 << 20
+_trim_next = False
+"""The previous file was big: give its freed memory back before the next one."""
 
 
 def process_file(task: FileTask) -> FileResult:
     """Read, archive and parse one file (runs in a parser process)."""
+    global _trim_next
+    if _trim_next:
+        procs.give_back_memory()
+    _trim_next = task.raw_bytes >= _BIG_FILE
     res = FileResult(task, "ok")
     archive = _archives.get(task.archive_root) or _archives.setdefault(task.archive_root, Archive(Path(task.archive_root)))
     try:
@@ -188,12 +207,14 @@ def process_file(task: FileTask) -> FileResult:
         archive.put(data, res.sha)
     ctx = Context(filename=task.filename, default_ts_us=task.default_ts_us, year=task.year)
     fmt, records, warnings = formats.parse_file(data, task.filename, ctx)
+    del data  # the records hold the text now: a big file's peak is one copy lower
     res.format = fmt.NAME
     res.warnings.extend(f"{task.filename}: {w}" for w in warnings)
     res.tags = list(dict.fromkeys([*task.attrs.get("tags", ()), *fmt.TAGS]))
     res.lines = (records[-1].line + records[-1].nlines) if records else 0
+    spool = Spool(task.scratch_dir, task.source_id) if task.scratch_dir and task.raw_bytes >= SPOOL_FROM else None
     res.docs, res.first_ts, res.last_ts, res.events, res.dropped_debug = _documents(
-        records, task.source_id, task.keep_debug
+        records, task.source_id, task.keep_debug, spool
     )
     return res
 
@@ -207,40 +228,51 @@ def info_of(res: FileResult) -> dict[str, Any]:
 
 
 def _documents(
-    records: list[Any], fid: int, keep_debug: bool
-) -> tuple[dict[str, list[str]], int | None, int | None, int, int]:
+    records: list[Any], fid: int, keep_debug: bool, spool: Spool | None = None
+) -> tuple[dict[str, Docs], int | None, int | None, int, int]:
+    """Day -> the records as Tantivy's JSON documents (written to ``spool`` chunk by chunk
+    if given), the first and last time, the number of documents and of DEBUG records
+    dropped."""
     docs: dict[str, list[str]] = {}
     day_names: dict[int, str] = {}
     dumps = orjson.dumps
     first = last = None
     dropped = 0
-    for r in records:
-        if not keep_debug and r.loglevel == "DEBUG":
-            dropped += 1
-            continue
-        ts = r.ts_us
-        d: dict[str, Any] = {"message": r.message, "ts": ts, "file_id": fid, "line": r.line, "nlines": r.nlines}
-        if r.loglevel:
-            d["loglevel"] = r.loglevel
-        if r.module:
-            d["module"] = r.module
-        if r.pid:
-            d["pid"] = r.pid
-        if r.program:
-            d["syslog_program"] = r.program
-        if r.flags:
-            d["flags"] = list(r.flags)
-        dayno = ts // DAY_US
-        day = day_names.get(dayno)
-        if day is None:
-            day = day_names[dayno] = day_of(ts)
-            docs[day] = []
-        docs[day].append(dumps(d).decode())
-        if first is None or ts < first:
-            first = ts
-        if last is None or ts > last:
-            last = ts
-    return docs, first, last, sum(map(len, docs.values())), dropped
+    chunks = (records,) if spool is None else (records[i : i + CHUNK] for i in range(0, len(records), CHUNK))
+    for chunk in chunks:
+        for r in chunk:
+            if not keep_debug and r.loglevel == "DEBUG":
+                dropped += 1
+                continue
+            ts = r.ts_us
+            d: dict[str, Any] = {"message": r.message, "ts": ts, "file_id": fid, "line": r.line, "nlines": r.nlines}
+            kw: dict[str, Any] = {}
+            if r.loglevel:
+                kw["loglevel"] = r.loglevel
+            if r.module:
+                kw["module"] = r.module
+            if r.pid:
+                kw["pid"] = r.pid
+            if r.program:
+                kw["syslog_program"] = r.program
+            if r.flags:
+                kw["flags"] = r.flags
+            if kw:
+                d["kw"] = kw
+            dayno = ts // DAY_US
+            day = day_names.get(dayno)
+            if day is None:
+                day = day_names[dayno] = day_of(ts)
+                docs[day] = []
+            docs[day].append(dumps(d).decode())
+            if first is None or ts < first:
+                first = ts
+            if last is None or ts > last:
+                last = ts
+        if spool is not None:
+            spool.flush(docs)
+    out: dict[str, Docs] = spool.result() if spool is not None else docs  # type: ignore[assignment]
+    return out, first, last, sum(map(len, out.values())), dropped
 
 
 # -- the main process -----------------------------------------------------------------------
@@ -257,6 +289,7 @@ def _tasks(store: Store, cfg: Config, plan_: list[Build], filelist: FileList, su
                 continue
             wanted.append((b, path, filename, tags))
     ids = iter(store.catalog.reserve_ids(len(wanted)))
+    scratch = str(scratch_dir(store))
     for b, path, filename, tags in wanted:
         key = f"{b.fields['build_uuid']}/{filename}"
         prev = store.catalog.by_key(key)
@@ -271,34 +304,51 @@ def _tasks(store: Store, cfg: Config, plan_: list[Build], filelist: FileList, su
             FileTask(
                 str(path), filename, key, next(ids), attrs, default_ts, year, cfg.keep_debug,
                 prev.sha256 if prev is not None and prev.state == "done" else None,
-                str(store.archive.root),
+                str(store.archive.root), raw_bytes=raw_size(path), scratch_dir=scratch,
             )
         )  # fmt: skip
     return tasks
 
 
 class Parsers:
-    """A pool of parser processes with at most ``window`` results in memory at once.
+    """A pool of parser processes with at most ``window`` files in flight (being parsed,
+    or parsed and waiting for the writer), and at most ``budget_bytes`` of their content
+    (decompressed): a parser process needs ~4x a file's size while it parses it (bytes,
+    lines, records; 300 MB for an 80 MB log), so two 150 MB logs side by side would take
+    the appliance past 1 GiB. A file bigger than the budget goes alone.
 
     Started before the writer (from a fork server), so no child inherits Tantivy's
     threads or locks."""
 
-    def __init__(self, workers: int, window: int) -> None:
+    def __init__(self, workers: int, window: int, budget_bytes: int = 128 << 20) -> None:
         self.window = window
+        self.budget = budget_bytes
         self.pool = procs.forkserver().Pool(max(1, workers), initializer=procs.die_with_parent)
 
+    @classmethod
+    def from_config(cls, cfg: Config) -> Parsers:
+        return cls(cfg.worker_count, window=max(4, 2 * cfg.worker_count), budget_bytes=cfg.inflight_mb << 20)
+
     def map(self, fn: Callable[[FileTask], FileResult], tasks: list[FileTask]) -> Iterator[FileResult]:
-        it = iter(tasks)
-        inflight: deque[Any] = deque()
-        for t in it:
-            inflight.append(self.pool.apply_async(fn, (t,)))
-            if len(inflight) >= self.window:
-                break
+        todo = deque(tasks)
+        inflight: deque[tuple[Any, int]] = deque()
+        held = 0
+
+        def fill() -> None:
+            nonlocal held
+            while todo and (
+                not inflight or (len(inflight) < self.window and held + todo[0].raw_bytes <= self.budget)
+            ):
+                t = todo.popleft()
+                inflight.append((self.pool.apply_async(fn, (t,)), t.raw_bytes))
+                held += t.raw_bytes
+
+        fill()
         while inflight:
-            yield inflight.popleft().get()
-            nxt = next(it, None)
-            if nxt is not None:
-                inflight.append(self.pool.apply_async(fn, (nxt,)))
+            fut, cost = inflight.popleft()
+            yield fut.get()
+            held -= cost
+            fill()
 
     def __enter__(self) -> Parsers:
         return self
@@ -326,7 +376,7 @@ def ingest(
     t0 = time.perf_counter()
     summary = Summary(builds=len(builds_))
     filelist = FileList.load(cfg.file_list, cfg.index_unlisted)
-    parsers = Parsers(cfg.worker_count, window=max(4, 2 * cfg.worker_count))
+    parsers = Parsers.from_config(cfg)
     own_writer = writer is None
     try:
         if writer is None:
@@ -335,6 +385,7 @@ def ingest(
         parsers.__exit__()
         raise
     summary.recovered = len(writer.recovered)
+    docspool.clear(scratch_dir(store))
     tasks = _tasks(store, cfg, builds_, filelist, summary)
     remaining = {}
     for t in tasks:
@@ -364,6 +415,7 @@ def ingest(
                 attrs = {**t.attrs, "tags": res.tags}
                 info = info_of(res)
                 writer.add_source(t.source_id, t.key, res.sha, attrs, info, res.docs, res.first_ts, res.last_ts)
+                docspool.discard(res.docs)
                 summary.files += 1
                 summary.lines += res.lines
                 summary.events += res.events

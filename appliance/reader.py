@@ -6,6 +6,7 @@ that decompresses is kept and indexed, and the damage is reported with the byte 
 
 from __future__ import annotations
 
+import os
 import zlib
 from pathlib import Path
 
@@ -14,6 +15,27 @@ import zstandard
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _CHUNK = 1 << 20
+
+
+def raw_size(path: Path) -> int:
+    """The file's size once decompressed, without decompressing it: gzip's trailer (the
+    size modulo 4 GiB), zstd's frame header, or 16x (logs' usual ratio) when it does not say."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(18)
+            size = os.fstat(f.fileno()).st_size
+            if head[:2] == GZIP_MAGIC and size >= 18:
+                f.seek(-4, os.SEEK_END)
+                return max(size, int.from_bytes(f.read(4), "little"))
+    except OSError:
+        return 0
+    if head[:4] == ZSTD_MAGIC:
+        try:
+            n = zstandard.frame_content_size(head)
+        except zstandard.ZstdError:
+            n = -1
+        return n if n >= 0 else 16 * size
+    return size
 
 
 def read_log(path: Path) -> tuple[bytes, str | None]:

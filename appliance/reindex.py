@@ -22,8 +22,9 @@ from index.partitions import Partitions
 from index.store import Store
 from index.writer import Writer
 
+from . import docspool
 from .config import Config
-from .ingest import FileTask, Parsers, info_of, process_file
+from .ingest import FileTask, Parsers, info_of, process_file, scratch_dir
 
 
 @dataclass
@@ -44,18 +45,21 @@ def reindex(cfg: Config, *, progress: bool | None = None, days: list[str] | None
     scratch = store.root / "reindex-catalog.sqlite"
     for p in store.root.glob("reindex-catalog.sqlite*"):
         p.unlink()
+    docs_dir = scratch_dir(store)
+    docspool.clear(docs_dir)
     sources = store.catalog.sources()
     if days:
         sources = [s for s in sources if set(s.days) & set(days)]
     tasks = [
         FileTask("", s.attrs.get("filename", ""), s.key, s.id, s.attrs, int(s.info.get("default_ts_us", 0)),
-                 int(s.info.get("year", 1970)), cfg.keep_debug, None, str(store.archive.root), blob=s.sha256)
+                 int(s.info.get("year", 1970)), cfg.keep_debug, None, str(store.archive.root), blob=s.sha256,
+                 raw_bytes=int(s.info.get("bytes", 0)), scratch_dir=str(docs_dir))
         for s in sources
     ]  # fmt: skip
     result = Result()
     tmp_cat = Catalog(scratch)
     new_parts = Partitions(new_root)
-    with Parsers(cfg.worker_count, window=max(4, 2 * cfg.worker_count)) as parsers:
+    with Parsers.from_config(cfg) as parsers:
         writer = Writer(new_root, tmp_cat, new_parts, heap_bytes=cfg.writer_heap_mb * 1_000_000)
         bar = tqdm(total=len(tasks), unit="file", disable=None if progress is None else not progress, desc="reindex")
         try:
@@ -68,6 +72,7 @@ def reindex(cfg: Config, *, progress: bool | None = None, days: list[str] | None
                 attrs = {**res.task.attrs, "tags": res.tags}
                 writer.add_source(res.task.source_id, res.task.key, res.sha, attrs, info_of(res), docs,
                                   res.first_ts, res.last_ts)  # fmt: skip
+                docspool.discard(res.docs)
                 result.files += 1
                 result.events += sum(map(len, docs.values()))
                 result.days |= set(docs)

@@ -260,10 +260,8 @@ class _Translator:
         kind = _kind(field)
         if kind in ("message", "time", "number"):
             return Q.all_query()  # every event has these
-        if field in schema.FAST_KEYWORDS:
-            return Q.exists_query(field)
         if kind == "keyword":
-            return self._regex_query(field, "(?s).*", ".*")
+            return Q.exists_query(schema.indexed(field))
         return self.source(field, SourceMatch("exists"))
 
     def term(self, field: str, value: str) -> tantivy.Query:
@@ -271,7 +269,7 @@ class _Translator:
         if kind == "message":
             return self.phrase(field, value)
         if kind == "keyword":
-            return Q.term_query(SCHEMA, field, value)
+            return Q.term_query(SCHEMA, schema.indexed(field), value)
         if kind == "time":
             return self._ts(self._date(value, False), self._date(value, True))
         if kind == "number":
@@ -296,7 +294,7 @@ class _Translator:
         if kind == "source":
             return self.source(field, SourceMatch("wildcard", raw))
         if kind == "keyword":
-            return self._regex_query(field, "(?s)" + wildcard_regex(raw, rust_escape), raw)
+            return self._regex_query(*schema.keyword_regex(field, "(?s)" + wildcard_regex(raw, rust_escape)), raw)
         pieces = wildcard_pieces(raw.lower())
         if not pieces:
             return Q.empty_query()
@@ -314,8 +312,8 @@ class _Translator:
         if kind == "message":
             return self._regex_query(schema.MESSAGE, "(?i)" + pattern, f"/{pattern}/")
         if kind == "keyword":
-            return self._regex_query(field, "(?s)" + pattern, f"/{pattern}/")
-        self._regex_query("module", pattern, f"/{pattern}/")  # one dialect for all fields
+            return self._regex_query(*schema.keyword_regex(field, "(?s)" + pattern), f"/{pattern}/")
+        self._regex_query(*schema.keyword_regex("module", pattern), f"/{pattern}/")  # one dialect for all fields
         try:
             compiled_pattern("regex", pattern)
         except re.error as e:
@@ -345,7 +343,7 @@ class _Translator:
             value = toks[0]
         self._count_expensive(value)
         return Q.fuzzy_term_query(
-            SCHEMA, field if kind == "keyword" else schema.MESSAGE, value, distance=distance
+            SCHEMA, schema.indexed(field) if kind == "keyword" else schema.MESSAGE, value, distance=distance
         )
 
     def range(

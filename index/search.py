@@ -289,8 +289,8 @@ class Searcher:
     ) -> list[tuple[str, int]]:
         """The most frequent values of a field among the matching events."""
         counts: dict[str, int] = {}
-        if field_name in schema.FAST_KEYWORDS:
-            agg = {"t": {"terms": {"field": field_name, "size": max(size * 4, 50)}}}
+        if field_name in schema.EVENT_KEYWORDS:
+            agg = {"t": {"terms": {"field": schema.indexed(field_name), "size": max(size * 4, 50)}}}
             for res in self.aggregate(text, agg, start_us=start_us, end_us=end_us):
                 for b in res["t"]["buckets"]:
                     counts[b["key"]] = counts.get(b["key"], 0) + b["doc_count"]

@@ -138,3 +138,55 @@ def test_stats_reports_what_the_data_dir_holds(tmp_path: Path, corpus: Path) -> 
     text = cli()
     assert text.returncode == 0 and f"events: {s.events:,} in {len(info['days'])} days" in text.stdout
     assert "Traceback" not in text.stderr
+
+
+def _big_oslo_log(n: int) -> tuple[bytes, int]:
+    """An oslo.log file of ``n`` records over midnight, every 50th a 3-line traceback."""
+    out, events = [], 0
+    for i in range(n):
+        t = 86_400 - n // 2 + i  # seconds since 2013-09-27T00:00, crossing into the 28th
+        day, sec = 27 + t // 86_400, t % 86_400
+        ts = f"2013-09-{day} {sec // 3600:02}:{sec // 60 % 60:02}:{sec % 60:02}.{i % 1000:03}"
+        level = "ERROR" if i % 50 == 0 else "INFO"
+        out.append(f"{ts} 4242 {level} nova.compute.manager [req-{i:08x}] instance {i} changed state " + "x" * 40)
+        if level == "ERROR":
+            out += [f"{ts} 4242 ERROR nova.compute.manager Traceback (most recent call last):",
+                    f"{ts} 4242 ERROR nova.compute.manager ValueError: record {i}"]  # fmt: skip
+        events += 1
+    return ("\n".join(out) + "\n").encode(), events
+
+
+def test_a_big_file_spools_its_documents_and_leaves_no_scratch(tmp_path: Path) -> None:
+    """Files past docspool.SPOOL_FROM hand their documents over on disk, per day; the
+    result is what the in-memory path gives, and nothing is left in <data>/tmp."""
+    from appliance import docspool
+
+    content, events = _big_oslo_log(150_000)
+    assert len(content) >= docspool.SPOOL_FROM
+    b = write_build(tmp_path / "in", {"logs/screen-n-cpu.txt": content})
+    data = tmp_path / "data"
+    (data / "tmp").mkdir(parents=True)
+    (data / "tmp" / "7-2013-09-27.ndjson").write_text('{"left": "by a killed ingest"}\n')
+    s = _ingest(data, b)
+    assert s.events == events and not s.errors
+    assert list((data / "tmp").iterdir()) == []
+    se = Searcher(Store(data))
+    assert se.count("*") == events
+    assert se.count("loglevel:ERROR") == events // 50
+    assert se.count('message:"ValueError: record 100"') == 1
+    assert se.count("*", end_us=1380326400 * 10**6 - 1) == events // 2  # 2013-09-28T00:00Z
+    hit = se.fetch(se.search('message:"ValueError: record 100"', limit=1).hits)[0]
+    assert hit.hit.nlines == 3 and b"record 100" in hit.lines[2]
+    small = _ingest(tmp_path / "data2", b, inflight_mb=1)  # one file in flight: same answer
+    assert small.events == events
+
+    # the parser's side: documents on disk, per day, counted; discard removes them
+    log = b / "logs" / "screen-n-cpu.txt"
+    task = ingest.FileTask(str(log), "logs/screen-n-cpu.txt", "k", 9, {}, 0, 2013, True, None,
+                           str(tmp_path / "archive"), raw_bytes=len(content), scratch_dir=str(tmp_path / "scratch"))  # fmt: skip
+    res = ingest.process_file(task)
+    assert all(isinstance(d, docspool.SpooledDocs) for d in res.docs.values())
+    assert sorted(res.docs) == ["2013-09-27", "2013-09-28"]
+    assert sum(len(list(d)) for d in res.docs.values()) == res.events == events
+    docspool.discard(res.docs)
+    assert list((tmp_path / "scratch").iterdir()) == []

@@ -69,9 +69,9 @@ def searcher() -> tantivy.Searcher:
             "file_id": fid,
             "line": i,
             "nlines": 1,
-            "loglevel": lvl,
             "ts": ts,
-            **extra,
+            **{k: v for k, v in extra.items() if k not in schema.EVENT_KEYWORDS},
+            schema.KW: {"loglevel": lvl, **{k: v for k, v in extra.items() if k in schema.EVENT_KEYWORDS}},
         }
         w.add_json(orjson.dumps(doc).decode())
     w.commit()
@@ -148,6 +148,12 @@ FORMS = [
     ("/wait/", set()),
     ("message:/[0-9]+/", {3}),
     ("loglevel:/ERR.*/", {0, 4, 8, 9}),
+    # keywords share one JSON field: a pattern stays within its own field's values
+    ("loglevel:/INFO|DEBUG/", {1, 2, 5, 7, 10}),
+    ("module:*", {0, 1}),
+    ("pid:*", {0}),
+    ("loglevel:/.*manager/", set()),
+    ("module:/.*ERROR/", set()),
     ("build_name:/tempest-s.*/", {1, 4, 7, 8}),
     # proximity and fuzzy
     ('"timed waiting"~2', {0}),

@@ -81,7 +81,7 @@ def build(docs: list[Doc]) -> tantivy.Searcher:
             "file_id": d.file,
             "line": i,
             "nlines": 1,
-            "loglevel": d.level,
+            schema.KW: {"loglevel": d.level},
             "ts": i,
         }
         w.add_json(orjson.dumps(doc).decode())

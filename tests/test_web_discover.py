@@ -127,6 +127,15 @@ def test_sidebar_values_link_to_filters(client: TestClient) -> None:
     assert st.with_filter("loglevel", "ERROR").replace("&", "&amp;") in page
 
 
+def test_sidebar_counts_every_event_keyword(client: TestClient) -> None:
+    """pid too (schema v2 gave every event keyword a fast column); counts add up."""
+    data = js(client, q="_exists_:pid")
+    fields = {f["field"]: f["values"] for f in data["fields"]}
+    assert {"loglevel", "module", "pid"} <= set(fields)
+    pid, n = fields["pid"][0]["value"], fields["pid"][0]["count"]
+    assert js(client, q=f"pid:{pid}")["total"] == n > 0
+
+
 def test_histogram_svg(client: TestClient) -> None:
     page = get(client).text
     assert '<svg id="histo"' in page and "<rect x=" in page

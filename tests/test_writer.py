@@ -18,7 +18,7 @@ T0 = 19_000 * DAY_US  # 2022-01-08
 def _docs(fid: int, n: int, day_offset: int = 0, word: str = "hello") -> list[str]:
     return [
         orjson.dumps({"message": f"{word} world {i}", "ts": T0 + day_offset * DAY_US + i, "file_id": fid,
-                      "line": i, "nlines": 1, "loglevel": "INFO"}).decode()
+                      "line": i, "nlines": 1, "kw": {"loglevel": "INFO"}}).decode()
         for i in range(n)
     ]  # fmt: skip
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from index import schema
 from index.search import Searcher
 
-EVENT_FACETS = ("loglevel", "module", "syslog_program", "flags")
+EVENT_FACETS = ("loglevel", "module", "pid", "syslog_program", "flags")
 OPEN_BY_DEFAULT = frozenset({"loglevel", "build_name", "build_status", "filename"})
 
 
@@ -31,7 +31,7 @@ def facets(
 ) -> list[Facet]:
     out = []
     for name in EVENT_FACETS:
-        if name in schema.FAST_KEYWORDS:
+        if name in schema.EVENT_KEYWORDS:
             vals = searcher.top_values(text, name, start_us=start_us, end_us=end_us, size=size)
             if vals:
                 out.append(Facet(name, vals))
@@ -58,7 +58,7 @@ def field_names(searcher: Searcher) -> list[str]:
 def values(searcher: Searcher, field: str, prefix: str = "", limit: int = 20) -> list[str]:
     """Known values of a keyword field starting with ``prefix`` (for completion)."""
     if schema.is_event_field(field):
-        if field not in schema.FAST_KEYWORDS:
+        if field not in schema.EVENT_KEYWORDS:
             return []
         vals = [v for v, _ in searcher.top_values("*", field, size=500)]
     else:

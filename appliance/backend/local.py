@@ -78,7 +78,7 @@ class LocalBackend:
         per: dict[int, int] | None = None
         sources: dict[int, Source] = {}
         for name in fields:
-            if name in schema.FAST_KEYWORDS:
+            if name in schema.EVENT_KEYWORDS:
                 vals = s.top_values(query, name, start_us=start_us, end_us=end_us, size=n)
             elif schema.is_event_field(name):
                 continue  # message, times, positions: no values to count

@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from index import schema
+
 from .. import formats
 from ..config import Config
 from ..events import iso
@@ -150,6 +152,7 @@ def build_events(cfg: Config, b: Build, filelist: FileList, summary: Summary) ->
         for day_docs in docs.values():
             for raw in day_docs:
                 d = orjson.loads(raw)
+                d.update(d.pop(schema.KW, ()))
                 ev = {"@timestamp": iso(d.pop("ts")), **{k: v for k, v in d.items() if k not in ("file_id", "line")}}
                 ev.update(attrs)
                 ev["line"] = d["line"] + 1

@@ -131,8 +131,8 @@ class Aggregator:
         (per file, with the files of each value for sub-aggregations)."""
         counts: dict[str, int] = {}
         files: dict[str, set[int]] = {}
-        if field in schema.FAST_KEYWORDS:
-            for res in self._tantivy(q, {"terms": {"field": field, "size": 65_000}}):
+        if field in schema.EVENT_KEYWORDS:
+            for res in self._tantivy(q, {"terms": {"field": schema.indexed(field), "size": 65_000}}):
                 for b in res["buckets"]:
                     counts[b["key"]] = counts.get(b["key"], 0) + b["doc_count"]
             return counts, files
@@ -254,7 +254,7 @@ class Aggregator:
         for b in top:
             if sub:
                 key = b["key"]
-                r = (Q.term_query(schema.SCHEMA, field, key) if field in schema.FAST_KEYWORDS
+                r = (Q.term_query(schema.SCHEMA, schema.indexed(field), key) if field in schema.EVENT_KEYWORDS
                      else Q.term_set_query(schema.SCHEMA, schema.FILE_ID, sorted(files[key])))  # fmt: skip
                 b.update(self.run(sub, self._restrict(q, r), depth + 1))
         return {"doc_count_error_upper_bound": 0, "sum_other_doc_count": sum(counts.values()) - sum(b["doc_count"] for b in top),
