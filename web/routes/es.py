@@ -10,8 +10,9 @@ Every answer is Elasticsearch-shaped, errors included; what is outside the subse
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,43 @@ def _methods(request: Request, *allowed: str) -> None:
                       f"Incorrect HTTP method for uri [{request.url.path}] and method [{request.method}],"
                       f" allowed: [{', '.join(allowed)}]: [{request.method} {request.url.path}] is not supported by"
                       " the appliance", {"Allow": ", ".join(allowed)})  # fmt: skip
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def cluster_read(*methods: str) -> Callable[[Handler], Handler]:
+    """A read API (``_search``, ``_count``...): with a remote backend the cluster answers
+    it as it came, past the method check; otherwise the local handler does."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def read(request: Request) -> Response:
+            _methods(request, *methods)
+            if (fwd := await _forwarded(request)) is not None:
+                return fwd
+            return await handler(request)
+
+        return read
+
+    return wrap
+
+
+async def _forwarded(request: Request) -> Response | None:
+    """With a remote backend, a read goes to the cluster as it came (see
+    :mod:`web.es.forward`); None when the local index answers."""
+    svc = services(request)
+    if not svc.remote:
+        return None
+    from ..es.forward import forward_read
+
+    raw = await _raw_body(request)
+    backend: Any = svc.backend
+    res = await run_in_threadpool(forward_read, backend.client, request.method, request.url.path,
+                                  request.query_params, raw, backend.url)  # fmt: skip
+    if isinstance(res, str | bytes):  # _cat's text tables
+        return Response(res, media_type="text/plain; charset=UTF-8", headers=ES_HEADERS)
+    return json_response(res)
 
 
 def _respond(request: Request, body: Any, status: int = 200) -> Response:
@@ -151,10 +189,8 @@ def _human(n: int) -> str:
 
 
 @es_endpoint
+@cluster_read("GET")
 async def cat_indices(request: Request) -> Response:
-    _methods(request, "GET")
-    if (fwd := await _forwarded(request)) is not None:
-        return fwd
     p = _check(request, {"v", "h", "s", "bytes", "health", "pri", "expand_wildcards", "local", "master_timeout",
                          "include_unloaded_segments", "help"})  # fmt: skip
     rows = await run_in_threadpool(_indices, request, request.path_params.get("index"))
@@ -380,28 +416,9 @@ async def doc_api(request: Request) -> Response:
 # -- search ---------------------------------------------------------------------------------
 
 
-async def _forwarded(request: Request) -> Response | None:
-    """With a remote backend, a read goes to the cluster as it came (see
-    :mod:`web.es.forward`); None when the local index answers."""
-    svc = services(request)
-    if not svc.remote:
-        return None
-    from ..es.forward import forward_read
-
-    raw = await _raw_body(request)
-    backend: Any = svc.backend
-    res = await run_in_threadpool(forward_read, backend.client, request.method, request.url.path,
-                                  request.query_params, raw, backend.url)  # fmt: skip
-    if isinstance(res, str | bytes):  # _cat's text tables
-        return Response(res, media_type="text/plain; charset=UTF-8", headers=ES_HEADERS)
-    return json_response(res)
-
-
 @es_endpoint
+@cluster_read("GET", "POST")
 async def search_api(request: Request) -> Response:
-    _methods(request, "GET", "POST")
-    if (fwd := await _forwarded(request)) is not None:
-        return fwd
     p = _check(request, es_search.SEARCH_PARAMS)
     body = await _json_body(request)
     index = request.path_params.get("index")
@@ -426,10 +443,8 @@ def _next_scroll(state: dict[str, Any], result: dict[str, Any], keep: float) -> 
 
 
 @es_endpoint
+@cluster_read("GET", "POST", "DELETE")
 async def scroll_api(request: Request) -> Response:
-    _methods(request, "GET", "POST", "DELETE")
-    if (fwd := await _forwarded(request)) is not None:
-        return fwd
     p = _check(request, {"scroll", "scroll_id", "rest_total_hits_as_int"})
     body = await _json_body(request)
     if not isinstance(body, dict):
@@ -465,10 +480,8 @@ async def scroll_api(request: Request) -> Response:
 
 
 @es_endpoint
+@cluster_read("GET", "POST")
 async def count_api(request: Request) -> Response:
-    _methods(request, "GET", "POST")
-    if (fwd := await _forwarded(request)) is not None:
-        return fwd
     p = _check(request, es_search.COUNT_PARAMS | {"min_score", "terminate_after"})
     if "min_score" in p or "terminate_after" in p:
         raise unsupported("[min_score] and [terminate_after]")
@@ -509,10 +522,8 @@ def _msearch(request: Request, raw: bytes, p: Mapping[str, str]) -> list[dict[st
 
 
 @es_endpoint
+@cluster_read("GET", "POST")
 async def msearch_api(request: Request) -> Response:
-    _methods(request, "GET", "POST")
-    if (fwd := await _forwarded(request)) is not None:
-        return fwd
     p = _check(request, prm.HARMLESS_READ | {"rest_total_hits_as_int", "typed_keys"})
     t0 = time.perf_counter()
     responses = await run_in_threadpool(_msearch, request, await _raw_body(request), p)
