@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from index import memory
 from index.archive import Archive, ArchiveError, sha256
 from index.partitions import DAY_US, day_of
 from index.store import Store
@@ -181,7 +182,7 @@ def process_file(task: FileTask) -> FileResult:
     """Read, archive and parse one file (runs in a parser process)."""
     global _trim_next
     if _trim_next:
-        procs.give_back_memory()
+        memory.give_back()
     _trim_next = task.raw_bytes >= _BIG_FILE
     res = FileResult(task, "ok")
     archive = _archives.get(task.archive_root) or _archives.setdefault(task.archive_root, Archive(Path(task.archive_root)))

@@ -25,18 +25,6 @@ def die_with_parent() -> None:
         pass
 
 
-def give_back_memory() -> None:
-    """Return freed heap memory to the system (glibc's ``malloc_trim``). After a big file,
-    a process's freed blocks otherwise stay resident: two parser processes that each
-    parsed one 80 MB log held 300 MB each while idle."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
 def forkserver() -> ForkServerContext:
     """The fork-server context, its server guarded (effective if it is not running yet)."""
     ctx = mp.get_context("forkserver")

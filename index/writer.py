@@ -32,7 +32,7 @@ from typing import Any
 
 import tantivy
 
-from . import schema
+from . import memory, schema
 from .catalog import Catalog
 from .partitions import Partitions
 
@@ -223,6 +223,7 @@ class Writer:
             finally:
                 with contextlib.suppress(ValueError, RuntimeError):
                     w.wait_merging_threads()
+                memory.give_back()  # the closed writer's arenas
 
         self._retiring[day] = self._retirer.submit(run)
 
