@@ -67,3 +67,19 @@ def write_build(
 @pytest.fixture
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def big_oslo_log(n: int) -> tuple[bytes, int]:
+    """An oslo.log file of ``n`` records over midnight, every 50th a 3-line traceback."""
+    out, events = [], 0
+    for i in range(n):
+        t = 86_400 - n // 2 + i  # seconds since 2013-09-27T00:00, crossing into the 28th
+        day, sec = 27 + t // 86_400, t % 86_400
+        ts = f"2013-09-{day} {sec // 3600:02}:{sec // 60 % 60:02}:{sec % 60:02}.{i % 1000:03}"
+        level = "ERROR" if i % 50 == 0 else "INFO"
+        out.append(f"{ts} 4242 {level} nova.compute.manager [req-{i:08x}] instance {i} changed state " + "x" * 40)
+        if level == "ERROR":
+            out += [f"{ts} 4242 ERROR nova.compute.manager Traceback (most recent call last):",
+                    f"{ts} 4242 ERROR nova.compute.manager ValueError: record {i}"]  # fmt: skip
+        events += 1
+    return ("\n".join(out) + "\n").encode(), events

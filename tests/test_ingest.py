@@ -13,7 +13,7 @@ from appliance import config, ingest
 from index.search import Searcher
 from index.store import Store
 
-from .conftest import write_build
+from .conftest import big_oslo_log, write_build
 
 
 def _ingest(data: Path, *paths: Path, **cfg_kw) -> ingest.Summary:
@@ -140,28 +140,12 @@ def test_stats_reports_what_the_data_dir_holds(tmp_path: Path, corpus: Path) -> 
     assert "Traceback" not in text.stderr
 
 
-def _big_oslo_log(n: int) -> tuple[bytes, int]:
-    """An oslo.log file of ``n`` records over midnight, every 50th a 3-line traceback."""
-    out, events = [], 0
-    for i in range(n):
-        t = 86_400 - n // 2 + i  # seconds since 2013-09-27T00:00, crossing into the 28th
-        day, sec = 27 + t // 86_400, t % 86_400
-        ts = f"2013-09-{day} {sec // 3600:02}:{sec // 60 % 60:02}:{sec % 60:02}.{i % 1000:03}"
-        level = "ERROR" if i % 50 == 0 else "INFO"
-        out.append(f"{ts} 4242 {level} nova.compute.manager [req-{i:08x}] instance {i} changed state " + "x" * 40)
-        if level == "ERROR":
-            out += [f"{ts} 4242 ERROR nova.compute.manager Traceback (most recent call last):",
-                    f"{ts} 4242 ERROR nova.compute.manager ValueError: record {i}"]  # fmt: skip
-        events += 1
-    return ("\n".join(out) + "\n").encode(), events
-
-
 def test_a_big_file_spools_its_documents_and_leaves_no_scratch(tmp_path: Path) -> None:
     """Files past docspool.SPOOL_FROM hand their documents over on disk, per day; the
     result is what the in-memory path gives, and nothing is left in <data>/tmp."""
     from appliance import docspool
 
-    content, events = _big_oslo_log(150_000)
+    content, events = big_oslo_log(150_000)
     assert len(content) >= docspool.SPOOL_FROM
     b = write_build(tmp_path / "in", {"logs/screen-n-cpu.txt": content})
     data = tmp_path / "data"
