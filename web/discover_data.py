@@ -1,8 +1,5 @@
-"""What Discover shows, computed once for the page and its JSON twin alike.
-
-The search, the histogram and the sidebar run side by side in the thread pool
-(Tantivy releases the GIL); hits are then read back from the archive as events.
-"""
+"""What Discover shows, computed once for the page and its JSON twin alike, from any
+:class:`~appliance.backend.base.Backend`: this data dir's or a cluster's."""
 
 from __future__ import annotations
 
@@ -10,18 +7,17 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 
 from appliance import timeparse
-from appliance.events import to_event
-from index.partitions import DAY_US, day_start_us
-from index.search import Searcher
+from appliance.backend.base import Backend
 
 from . import histogram
 from .errors import HTTPError
-from .facets import Facet, facets
+from .facets import Facet
 from .highlight import Terms, mark, spans, terms_from
 from .render import iso, logs_url
 from .state import DiscoverState, build_url
@@ -163,55 +159,66 @@ class Result:
         }
 
 
-def chart_range(searcher: Searcher, start_us: int, end_us: int, now_us: int) -> tuple[int, int]:
-    """The histogram's span: the asked range, clipped to where data can be."""
-    days = searcher.store.partitions.days()
-    if days:
-        start_us = max(start_us, day_start_us(days[0]))
-        end_us = min(end_us, max(now_us, day_start_us(days[-1]) + DAY_US - 1))
-    return start_us, max(end_us, start_us + 1)
+def context_url(ev: dict[str, Any], n: int = 10) -> str:
+    """``/context?build=&file=&line=&ts=``: where an event sits, on any backend (a
+    cluster's events have no local event id)."""
+    params = {"build": ev.get("build_uuid", ""), "file": ev.get("filename", ""), "ts": ev.get("@timestamp", ""),
+              "n": n, "len": ev.get("nlines", 1)}  # fmt: skip
+    if ev.get("line") is not None:
+        params["line"] = ev["line"]
+    return "/context?" + urlencode(params)
 
 
-async def run(searcher: Searcher, state: DiscoverState, *, with_aggs: bool = True) -> Result:
-    """Everything Discover shows; raises QueryError/HTTPError for bad input."""
+class RemoteRow(Row):
+    @property
+    def context_url(self) -> str:
+        return context_url(self.event)
+
+
+async def run(backend: Backend, state: DiscoverState, *, with_aggs: bool = True) -> Result:
+    """Everything Discover shows, from any backend; raises QueryError/HTTPError (bad
+    input) or BackendError (an unreachable cluster). The search, the histogram and the
+    sidebar run side by side in the thread pool (Tantivy releases the GIL; a cluster
+    answers each in one request); the aggregations get what is left of the backend's
+    time budget after the search, and past it the page goes out without them, "partial"."""
     now_us = int(time.time() * 1e6)
     start, end = resolve_range(state, now_us)
     text = state.lucene()
     if state.q:  # errors point into what the user typed, not into the combined query
-        await run_in_threadpool(searcher.compile, state.q)
-    await run_in_threadpool(searcher.compile, text)
+        await run_in_threadpool(backend.check, state.q)
+    await run_in_threadpool(backend.check, text)
     res = Result(state, text, start, end)
-    c_start, c_end = chart_range(searcher, start, end, now_us)
+    c_start, c_end = await run_in_threadpool(backend.span, start, end, now_us)
     interval, label = histogram.interval_for(c_start, c_end)
 
-    def search() -> tuple[Any, list[dict[str, Any]]]:
-        page = searcher.search(
-            text, start_us=start, end_us=end, limit=state.size, offset=state.offset, newest_first=state.newest_first
-        )
-        return page, [to_event(f) for f in searcher.fetch(page.hits)]
+    def top() -> list[Facet]:
+        fields = backend.facet_fields()
+        vals = backend.top_values(fields, text, start, end, 5)
+        return [Facet(f, vals[f]) for f in fields if vals.get(f)]
 
     aggs = []
     if with_aggs:
         aggs = [
-            asyncio.ensure_future(
-                run_in_threadpool(searcher.histogram, text, start_us=c_start, end_us=c_end, interval_us=interval)
-            ),
-            asyncio.ensure_future(run_in_threadpool(facets, searcher, text, start, end)),
+            asyncio.ensure_future(run_in_threadpool(backend.histogram, text, c_start, c_end, interval)),
+            asyncio.ensure_future(run_in_threadpool(top)),
         ]
     t0 = time.perf_counter()
     try:
-        page, events = await run_in_threadpool(search)
+        page = await run_in_threadpool(
+            lambda: backend.search(text, start, end, newest_first=state.newest_first, size=state.size, offset=state.offset)
+        )
     except BaseException:
         for t in aggs:  # they fail the same way; nobody will read them
             t.add_done_callback(lambda t: t.cancelled() or t.exception())
         raise
     res.total, res.timed_out = page.total, page.timed_out
     terms = highlight_terms(state.q)
-    res.rows = [make_row(ev, state.columns, terms) for ev in events]
+    row = Row if backend.name == "local" else RemoteRow
+    for h in page.hits:
+        r = make_row(h.event, state.columns, terms)
+        res.rows.append(row(r.event, r.cells, r.fields))
     if aggs:
-        # the aggregations get what is left of the query budget; past it the page goes
-        # out without them (their threads finish on their own) and says "partial"
-        left = max(0.0, searcher.timeout_s - (time.perf_counter() - t0))
+        left = max(0.0, backend.timeout_s - (time.perf_counter() - t0))
         done, late = await asyncio.wait(aggs, timeout=left)
         for t in late:
             t.add_done_callback(lambda t: t.cancelled() or t.exception())

@@ -1,19 +1,17 @@
-"""The field sidebar: every field with its top values over the hits.
+"""The field sidebar: its Facet, and for this data dir the field names and values completion offers.
 
-Source fields (build_*, filename, tags...) are counted from one per-file aggregation
-shared by all of them (one pass over the hits instead of one per field); event keywords
-with a fast column use Tantivy's terms aggregation.
+The counting itself is the backend's (:meth:`appliance.backend.local.LocalBackend.top_values`:
+event keywords by Tantivy's terms aggregation, source fields from one per-file
+aggregation shared by all of them).
 """
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 
 from index import schema
 from index.search import Searcher
 
-EVENT_FACETS = ("loglevel", "module", "pid", "syslog_program", "flags")
 OPEN_BY_DEFAULT = frozenset({"loglevel", "build_name", "build_status", "filename"})
 
 
@@ -24,29 +22,6 @@ class Facet:
 
     def as_dict(self) -> dict[str, object]:
         return {"field": self.field, "values": [{"value": v, "count": c} for v, c in self.values]}
-
-
-def facets(
-    searcher: Searcher, text: str, start_us: int | None, end_us: int | None, size: int = 5
-) -> list[Facet]:
-    out = []
-    for name in EVENT_FACETS:
-        if name in schema.EVENT_KEYWORDS:
-            vals = searcher.top_values(text, name, start_us=start_us, end_us=end_us, size=size)
-            if vals:
-                out.append(Facet(name, vals))
-    per = searcher.per_source(text, start_us=start_us, end_us=end_us)
-    counts: dict[str, dict[str, int]] = {}
-    for sid, src in searcher.store.catalog.many(per).items():
-        n = per[sid]
-        for name, v in src.attrs.items():
-            c = counts.setdefault(name, {})
-            for one in v if isinstance(v, list) else ([v] if v is not None else []):
-                c[str(one)] = c.get(str(one), 0) + n
-    for name in sorted(counts):
-        top = heapq.nlargest(size, counts[name].items(), key=lambda kv: (kv[1], kv[0]))
-        out.append(Facet(name, top))
-    return out
 
 
 def field_names(searcher: Searcher) -> list[str]:

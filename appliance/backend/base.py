@@ -102,6 +102,8 @@ class Backend(Protocol):
     name: str
     grain_us: int
     """The index's time resolution (µs): 1 locally, 1000 on a cluster (``date`` is ms)."""
+    timeout_s: float
+    """How long one search may take; a page's aggregations get what is left of it."""
 
     def check(self, query: str) -> None:
         """Raise :class:`index.query.QueryError` (with a column) for malformed Lucene."""
@@ -124,6 +126,13 @@ class Backend(Protocol):
                    end_us: int | None = None, n: int = 5) -> dict[str, list[tuple[str, int]]]:  # fmt: skip
         """The ``n`` most frequent values of each field among the matching events (fields
         with no value are left out)."""
+
+    def facet_fields(self) -> Sequence[str]:
+        """The fields worth counting for a field sidebar, event keywords first."""
+
+    def span(self, start_us: int, end_us: int, now_us: int) -> tuple[int, int]:
+        """The part of ``[start_us, end_us]`` that can hold events (a histogram's axis):
+        a long range ("all") starts at the oldest day, none goes past today."""
 
     def builds_matching(self, queries: Sequence[str], start_us: int | None = None, end_us: int | None = None,
                         fields: Sequence[str] = ("build_status",)) -> list[BuildsResult]:  # fmt: skip

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from index import schema
 from index.archive import ArchiveError
 from index.catalog import Source
+from index.partitions import DAY_US, day_start_us
 from index.query import QueryError
 from index.search import Searcher
 from index.store import Store
@@ -40,8 +41,24 @@ class LocalBackend:
         self.store = store
         self.searcher = searcher or Searcher(store)
 
+    @property
+    def timeout_s(self) -> float:
+        return self.searcher.timeout_s
+
     def check(self, query: str) -> None:
         self.searcher.compile(query)
+
+    def facet_fields(self) -> list[str]:
+        """The event keywords, then every source field the catalog knows, by name."""
+        names = self.store.catalog.fields()
+        return [*schema.EVENT_KEYWORDS, *sorted(f for f in names if not schema.is_event_field(f))]
+
+    def span(self, start_us: int, end_us: int, now_us: int) -> tuple[int, int]:
+        days = self.store.partitions.days()
+        if days:
+            start_us = max(start_us, day_start_us(days[0]))
+            end_us = min(end_us, max(now_us, day_start_us(days[-1]) + DAY_US - 1))
+        return start_us, max(end_us, start_us + 1)
 
     def search(self, query: str, start_us: int | None = None, end_us: int | None = None, *,
                filters: Sequence[tuple[str, str]] = (), newest_first: bool = True, size: int = 50,

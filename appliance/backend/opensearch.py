@@ -19,6 +19,9 @@ import httpx
 import orjson
 import zstandard
 
+from index import schema
+from index.partitions import DAY_US, day_of, day_start_us
+
 from ..events import iso
 from ..reader import GZIP_MAGIC, ZSTD_MAGIC
 from ..recheck.classify import published_url
@@ -50,6 +53,11 @@ BUILDS_MAX = 10_000
 buckets in all, sub-buckets included)."""
 NOT_AGGREGATABLE = frozenset({"message", "@timestamp", "_id", "line", "nlines"})
 RAW_FIELDS = frozenset({"@timestamp", "line", "nlines"})
+FACETS = (*schema.EVENT_KEYWORDS, "build_name", "build_status", "build_queue", "build_branch", "project", "filename",
+          "tags", "node_provider", "voting")  # fmt: skip
+"""A sidebar's fields on a cluster (its mapping is not read): one ``terms`` aggregation
+each, in one request."""
+LONG_RANGE_US = 30 * DAY_US
 """Fields that never take the keyword suffix (dates and numbers)."""
 FAR_US = 32_503_680_000_000_000
 """3000-01-01: a bound past it is no bound."""
@@ -168,6 +176,19 @@ class OpenSearchBackend:
         counts = {int(b["key"]) * 1000: int(b["doc_count"]) for b in _buckets(res, "h")}
         first = start_us - start_us % interval_us
         return [(k, counts.get(k, 0)) for k in range(first, end_us + 1, interval_us)]
+
+    def facet_fields(self) -> Sequence[str]:
+        return FACETS
+
+    def span(self, start_us: int, end_us: int, now_us: int) -> tuple[int, int]:
+        """Up to the end of today; a long range from the day of the oldest event (one
+        cheap request)."""
+        end = min(end_us, day_start_us(day_of(now_us)) + DAY_US - 1)
+        if end - start_us > LONG_RANGE_US:
+            oldest = self.search("*", start_us, end, newest_first=False, size=1).hits
+            if oldest:
+                start_us = max(start_us, day_start_us(day_of(oldest[0].ts_us)))
+        return start_us, max(end, start_us + 1)
 
     def top_values(self, fields: Sequence[str], query: str, start_us: int | None = None,
                    end_us: int | None = None, n: int = 5) -> dict[str, list[tuple[str, int]]]:  # fmt: skip

@@ -75,10 +75,7 @@ async def home(request: Request) -> Response:
 
 async def _run(request: Request, st: DiscoverState) -> discover_data.Result:
     """Discover on this data dir, or on the cluster when ``backend`` is remote."""
-    svc = services(request)
-    if svc.remote:
-        return await discover_remote.run(svc.backend, st)
-    return await discover_data.run(svc.searcher, st)
+    return await discover_data.run(services(request).backend, st)
 
 
 @guarded
