@@ -108,3 +108,34 @@ def test_retention_days_and_never_the_newest(tmp_path: Path) -> None:
     assert retention.enforce(store, retention_days=2, min_free_fraction=0, now_us=now) == ["2013-09-25"]
     assert retention.enforce(store, disk_budget_bytes=1, min_free_fraction=0, now_us=now) == []
     assert store.partitions.days() == ["2013-09-28"]
+
+
+def test_an_older_schema_is_refused_with_the_fix_and_reindex_upgrades_it(tmp_path: Path, corpus: Path) -> None:
+    """A data dir written by schema v1 (keywords as five text fields): every command but
+    reindex says, in one line, to run ``appliance reindex``; reindex rebuilds the days
+    from the archive in the current schema, with the same hits."""
+    import subprocess
+    import sys
+
+    from index import schema
+
+    src = tmp_path / "src"
+    write_build(src, {"logs/screen-c-api.txt.gz": corpus / "screen-c-api.txt.gz"})
+    data = tmp_path / "data"
+    _ingest(data, src)
+    before = _hits(data)
+    store = Store(data)
+    store.catalog.set_meta("schema_version", str(schema.SCHEMA_VERSION - 1))
+    store.close()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "appliance.cli", "--data", str(data), *args],
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+
+    refused = cli("search", "--count", "loglevel:ERROR")
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "run `appliance reindex`" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    done = cli("reindex")
+    assert done.returncode == 0, done.stderr
+    assert cli("search", "--count", "loglevel:ERROR").stdout.strip() == str(before["loglevel:ERROR"][-1][0])
+    assert _hits(data) == before
