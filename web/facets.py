@@ -35,7 +35,7 @@ def values(searcher: Searcher, field: str, prefix: str = "", limit: int = 20) ->
     if schema.is_event_field(field):
         if field not in schema.EVENT_KEYWORDS:
             return []
-        vals = [v for v, _ in searcher.top_values("*", field, size=500)]
+        vals = [v for v, _ in searcher.top_values("*", [field], size=500).get(field, [])]
     else:
         vals = sorted(searcher.store.catalog.values(field))
     p = prefix.lower()

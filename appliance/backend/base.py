@@ -98,6 +98,12 @@ BuildsResult = dict[str, BuildHits] | BackendError
 PageResult = SearchPage | BackendError
 
 
+SIDEBAR_KEYWORDS = ("loglevel", "module", "syslog_program", "flags")
+"""The event keywords a field sidebar counts. Not ``pid``: its top values over every
+match cost a quarter of the sidebar's time (6.8 of 26 ms over 1.7 M events) for little
+use; completion and aggregations still have it."""
+
+
 class Backend(Protocol):
     name: str
     grain_us: int

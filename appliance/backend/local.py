@@ -7,7 +7,6 @@ a local appliance keeps its own fast paths); hits become events with
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterator, Sequence
 
 from index import schema
@@ -20,6 +19,7 @@ from index.store import Store
 
 from ..events import to_event
 from .base import (
+    SIDEBAR_KEYWORDS,
     BackendError,
     BuildHits,
     BuildsResult,
@@ -49,9 +49,9 @@ class LocalBackend:
         self.searcher.compile(query)
 
     def facet_fields(self) -> list[str]:
-        """The event keywords, then every source field the catalog knows, by name."""
+        """The sidebar's event keywords, then every source field the catalog knows, by name."""
         names = self.store.catalog.fields()
-        return [*schema.EVENT_KEYWORDS, *sorted(f for f in names if not schema.is_event_field(f))]
+        return [*SIDEBAR_KEYWORDS, *sorted(f for f in names if not schema.is_event_field(f))]
 
     def span(self, start_us: int, end_us: int, now_us: int) -> tuple[int, int]:
         days = self.store.partitions.days()
@@ -90,28 +90,7 @@ class LocalBackend:
 
     def top_values(self, fields: Sequence[str], query: str, start_us: int | None = None,
                    end_us: int | None = None, n: int = 5) -> dict[str, list[tuple[str, int]]]:  # fmt: skip
-        s = self.searcher
-        out: dict[str, list[tuple[str, int]]] = {}
-        per: dict[int, int] | None = None
-        sources: dict[int, Source] = {}
-        for name in fields:
-            if name in schema.EVENT_KEYWORDS:
-                vals = s.top_values(query, name, start_us=start_us, end_us=end_us, size=n)
-            elif schema.is_event_field(name):
-                continue  # message, times, positions: no values to count
-            else:
-                if per is None:  # one per-file aggregation serves every source field
-                    per = s.per_source(query, start_us=start_us, end_us=end_us)
-                    sources = self.store.catalog.many(per)
-                counts: dict[str, int] = {}
-                for sid, src in sources.items():
-                    v = src.attrs.get(name)
-                    for one in v if isinstance(v, list) else ([v] if v is not None else []):
-                        counts[str(one)] = counts.get(str(one), 0) + per[sid]
-                vals = heapq.nlargest(n, counts.items(), key=lambda kv: (kv[1], kv[0]))
-            if vals:
-                out[name] = vals
-        return out
+        return self.searcher.top_values(query, fields, start_us=start_us, end_us=end_us, size=n)
 
     def builds_matching(self, queries: Sequence[str], start_us: int | None = None, end_us: int | None = None,
                         fields: Sequence[str] = ("build_status",)) -> list[BuildsResult]:  # fmt: skip

@@ -19,7 +19,6 @@ import httpx
 import orjson
 import zstandard
 
-from index import schema
 from index.partitions import DAY_US, day_of, day_start_us
 
 from ..events import iso
@@ -28,6 +27,7 @@ from ..recheck.classify import published_url
 from ..recheck.signatures import translate_check
 from .base import (
     MAX_US,
+    SIDEBAR_KEYWORDS,
     BackendError,
     BuildHits,
     BuildsResult,
@@ -53,7 +53,7 @@ BUILDS_MAX = 10_000
 buckets in all, sub-buckets included)."""
 NOT_AGGREGATABLE = frozenset({"message", "@timestamp", "_id", "line", "nlines"})
 RAW_FIELDS = frozenset({"@timestamp", "line", "nlines"})
-FACETS = (*schema.EVENT_KEYWORDS, "build_name", "build_status", "build_queue", "build_branch", "project", "filename",
+FACETS = (*SIDEBAR_KEYWORDS, "build_name", "build_status", "build_queue", "build_branch", "project", "filename",
           "tags", "node_provider", "voting")  # fmt: skip
 """A sidebar's fields on a cluster (its mapping is not read): one ``terms`` aggregation
 each, in one request."""
