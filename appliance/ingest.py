@@ -173,7 +173,6 @@ def plan(
 # -- the parser process ---------------------------------------------------------------------
 
 _archives: dict[str, Archive] = {}
-_BIG_FILE = 16 << 20
 _trim_next = False
 """The previous file was big: give its freed memory back before the next one."""
 
@@ -183,7 +182,7 @@ def process_file(task: FileTask) -> FileResult:
     global _trim_next
     if _trim_next:
         memory.give_back()
-    _trim_next = task.raw_bytes >= _BIG_FILE
+    _trim_next = task.raw_bytes >= SPOOL_FROM
     res = FileResult(task, "ok")
     archive = _archives.get(task.archive_root) or _archives.setdefault(task.archive_root, Archive(Path(task.archive_root)))
     try:
@@ -321,7 +320,7 @@ class Parsers:
     Started before the writer (from a fork server), so no child inherits Tantivy's
     threads or locks."""
 
-    def __init__(self, workers: int, window: int, budget_bytes: int = 128 << 20) -> None:
+    def __init__(self, workers: int, window: int, budget_bytes: int) -> None:
         self.window = window
         self.budget = budget_bytes
         self.pool = procs.forkserver().Pool(max(1, workers), initializer=procs.die_with_parent)

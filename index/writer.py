@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -82,7 +82,7 @@ class Writer:
         sha: str,
         attrs: dict[str, Any],
         info: dict[str, Any],
-        docs_by_day: dict[str, list[str]],
+        docs_by_day: Mapping[str, Collection[str]],
         first_ts: int | None = None,
         last_ts: int | None = None,
     ) -> None:

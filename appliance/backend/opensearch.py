@@ -53,12 +53,13 @@ BUILDS_MAX = 10_000
 buckets in all, sub-buckets included)."""
 NOT_AGGREGATABLE = frozenset({"message", "@timestamp", "_id", "line", "nlines"})
 RAW_FIELDS = frozenset({"@timestamp", "line", "nlines"})
+"""Fields that never take the keyword suffix (dates and numbers)."""
 FACETS = (*SIDEBAR_KEYWORDS, "build_name", "build_status", "build_queue", "build_branch", "project", "filename",
           "tags", "node_provider", "voting")  # fmt: skip
 """A sidebar's fields on a cluster (its mapping is not read): one ``terms`` aggregation
 each, in one request."""
 LONG_RANGE_US = 30 * DAY_US
-"""Fields that never take the keyword suffix (dates and numbers)."""
+"""A histogram over a range longer than this starts at the oldest event's day."""
 FAR_US = 32_503_680_000_000_000
 """3000-01-01: a bound past it is no bound."""
 GRAIN_US = 1000

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from index.store import Store
 
 from .. import ingest
+from ..background import Background
 from ..config import Config
 from ..service import Busy, IngestService
 
@@ -37,29 +37,25 @@ class SpoolSource:
         self.settle_s = settle_s
         for sub in ("done", "failed"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._bg = Background(self._run, "spool")
+        self._stop = self._bg.stopping
         self.stats: dict[str, Any] = {"ingested": 0, "failed": 0, "events": 0, "bytes": 0,
                                       "last_build": None, "last_error": None, "waiting": 0}  # fmt: skip
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="spool", daemon=True)
-        self._thread.start()
+        self._bg.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(30)
-            self._thread = None
+        self._bg.stop(30)
 
     def status(self) -> dict[str, Any]:
         return {"source": "spool", "dir": str(self.root), "running": self.running, **self.stats}
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._bg.alive
 
     # -- work ------------------------------------------------------------------------------
 

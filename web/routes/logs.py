@@ -23,6 +23,7 @@ from index.catalog import Source
 
 from .. import logview
 from ..errors import HTTPError, guarded, not_found
+from ..params import number
 from ..render import render_text
 from ..security import SECURE
 from ..services import services
@@ -100,14 +101,8 @@ JSON_MAX_LINES = 5000
 def _json(request: Request, src: Source) -> Response:
     """The page's JSON twin (``?format=json``): a window of lines with their level and
     traceback marks, and where the next window starts."""
-    qp = request.query_params
-    try:
-        start = int(qp.get("start") or 1)
-        count = int(qp.get("lines") or 1000)
-    except ValueError:
-        raise HTTPError(400, "start and lines are line numbers") from None
-    if start < 1 or not 1 <= count <= JSON_MAX_LINES:
-        raise HTTPError(400, f"start >= 1 and 1 <= lines <= {JSON_MAX_LINES}")
+    start = int(number(request, "start", 1, 1, 2**62))
+    count = int(number(request, "lines", 1000, 1, JSON_MAX_LINES))
     uuid, filename = str(src.attrs.get("build_uuid", "")), str(src.attrs.get("filename", ""))
     try:
         lines, more = logview.json_lines(services(request).store.archive.stream(src.sha256), start, count)
