@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from appliance import formats
 from appliance.formats import apache, console, journal, oslo, plain, syslog
@@ -477,6 +479,37 @@ def test_decode_lines_crlf_and_final_newline() -> None:
     assert formats.decode(b"a\rb\r").lines == ["a\rb"]
     assert formats.decode(b"").lines == []
     assert formats.decode(b"ok\n").flagged == {}
+
+
+_FRAGMENTS = [b"a", b"b c", b"\n", b"\r", b"\r\n", "\u00e9".encode(), "\u20ac".encode(), b"\xff", b"\xe2\x82"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from(_FRAGMENTS), max_size=40),
+    cuts=st.lists(st.integers(0, 200), max_size=8),
+    chunk=st.integers(1, 12),
+)
+def test_decode_in_parts_is_decode_of_the_whole(pieces: list[bytes], cuts: list[int], chunk: int) -> None:
+    """A big file is decoded from its archived frames, a few MB at a time: wherever the
+    frames and pieces are cut (inside a UTF-8 sequence, between \\r and \\n), the lines
+    and flags are those of decoding the whole text at once."""
+    data = b"".join(pieces)
+    text = data.decode("utf-8", "replace").replace("\r\n", "\n")
+    expect = text.split("\n")
+    if expect[-1] == "":
+        expect.pop()
+    elif expect[-1].endswith("\r"):
+        expect[-1] = expect[-1][:-1]
+    bounds = sorted({0, len(data), *(c for c in cuts if c < len(data))})
+    parts = [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)] + [b""]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(formats, "DECODE_CHUNK", chunk)
+        whole, in_parts = formats.decode(data), formats.decode(iter(parts))
+    assert whole.lines == in_parts.lines == expect
+    assert whole.flagged == in_parts.flagged == {
+        i: (FLAG_INVALID_UTF8,) for i, line in enumerate(expect) if "\ufffd" in line
+    }
 
 
 def test_binary_detection(corpus: Path) -> None:

@@ -1,15 +1,15 @@
 """Log formats: file bytes in, records out.
 
-:func:`parse_file` is what ingest calls: :func:`decode` the bytes into lines (noting the
-lines it had to cut or repair), :func:`detect` the format from the first lines, parse,
-then give the records before the file's first timestamp the default time and the
-records holding repaired lines their flags. Binary files never get here
+:func:`parse_stream` is what ingest calls: :func:`decode` the bytes into lines (noting
+the lines it had to cut or repair), :func:`detect` the format from the first lines, then
+parse lazily, giving the records before the file's first timestamp the default time and
+the records holding repaired lines their flags (:func:`parse_file` is the same, as a list). Binary files never get here
 (:func:`is_binary`).
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import NamedTuple
 
@@ -68,24 +68,40 @@ def is_binary(data: bytes) -> bool:
     return len(head.translate(None, _TEXT_BYTES)) > 0.3 * len(head)
 
 
-def decode(data: bytes) -> Decoded:
+DECODE_CHUNK = 4 << 20
+"""Bytes decoded at a time: a file's whole text never exists beside its lines."""
+
+
+def decode(data: bytes | Iterable[bytes]) -> Decoded:
     """Lines of UTF-8 text: split on ``\\n``, one ``\\r`` before it dropped, invalid bytes
     replaced (U+FFFD, flag ``invalid_utf8``), lines past MAX_LINE_CHARS cut (``truncated``).
-    A final ``\\n`` ends the last line rather than starting an empty one."""
+    A final ``\\n`` ends the last line rather than starting an empty one.
+
+    ``data`` is the file's bytes, or its bytes in parts (an archive blob's frames: then
+    the file need never be in memory whole). Either is decoded a few MB at a time, cut
+    after a ``\\n`` (never inside a UTF-8 sequence or a ``\\r\\n``): the bytes, their
+    lines and the whole text at once were 3.4x a big file."""
     flagged: dict[int, tuple[str, ...]] = {}
     warnings: list[str] = []
-    try:
-        text = data.decode("utf-8")
-        repaired = False
-    except UnicodeDecodeError:
-        text = data.decode("utf-8", "replace")
-        repaired = True
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    elif lines[-1].endswith("\r"):
+    lines: list[str] = []
+    repaired = False
+    size = 0
+    piece = b""
+    for piece in _line_pieces(data):
+        size += len(piece)
+        try:
+            text = piece.decode("utf-8")
+        except UnicodeDecodeError:
+            text = piece.decode("utf-8", "replace")
+            repaired = True
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        part = text.split("\n")
+        del text
+        if part[-1] == "":
+            part.pop()
+        lines += part
+    if lines and lines[-1].endswith("\r") and not piece.endswith(b"\n"):
         lines[-1] = lines[-1][:-1]
     if repaired:
         bad = [i for i, line in enumerate(lines) if "\ufffd" in line]
@@ -94,7 +110,7 @@ def decode(data: bytes) -> Decoded:
         if bad:
             more = f" ({len(bad)} lines in all)" if len(bad) > 1 else ""
             warnings.append(f"line {bad[0] + 1}: invalid UTF-8 replaced by U+FFFD{more}")
-    if len(text) > MAX_LINE_CHARS and max(map(len, lines)) > MAX_LINE_CHARS:
+    if size > MAX_LINE_CHARS and max(map(len, lines)) > MAX_LINE_CHARS:
         long = [i for i, line in enumerate(lines) if len(line) > MAX_LINE_CHARS]
         for i in long:
             warnings.append(f"line {i + 1}: {len(lines[i])} characters, cut to {MAX_LINE_CHARS}")
@@ -104,37 +120,92 @@ def decode(data: bytes) -> Decoded:
     return Decoded(lines, flagged, warnings)
 
 
-def parse_file(
-    data: bytes, filename: str, ctx: Context, fmt: ModuleType | None = None
-) -> tuple[ModuleType, list[Record], list[str]]:
-    """Decode, detect (unless ``fmt`` is given), parse; then fill in the default time and
-    the per-line flags. Returns (format, records tiling the lines, one-line warnings)."""
+def _line_pieces(data: bytes | Iterable[bytes]) -> Iterator[bytes]:
+    """``data`` in pieces of about DECODE_CHUNK bytes, each ending just after a ``\\n``
+    (but the last)."""
+    if isinstance(data, bytes | bytearray):
+        pos, size = 0, len(data)
+        while pos < size:
+            cut = data.find(b"\n", pos + DECODE_CHUNK)
+            end = size if cut < 0 else cut + 1
+            yield data[pos:end]
+            pos = end
+        return
+    held: list[bytes] = []
+    size = 0
+    for chunk in data:
+        held.append(chunk)
+        size += len(chunk)
+        cut = chunk.rfind(b"\n") if size >= DECODE_CHUNK else -1
+        if cut < 0:
+            continue
+        held[-1] = chunk[: cut + 1]
+        yield b"".join(held)
+        rest = chunk[cut + 1 :]
+        held, size = [rest], len(rest)
+    if size:
+        yield b"".join(held)
+
+
+class Parsed(NamedTuple):
+    """A file being parsed: its records come as ``records`` is iterated."""
+
+    fmt: ModuleType
+    records: Iterator[Record]
+    warnings: list[str]
+    """One-line warnings; complete once ``records`` is exhausted."""
+    lines: int
+
+
+def parse_stream(
+    data: bytes | Iterable[bytes], filename: str, ctx: Context, fmt: ModuleType | None = None
+) -> Parsed:
+    """Decode (``data`` whole or in parts), detect (unless ``fmt`` is given), then parse
+    lazily: the records before the file's first timestamp get the default time, the
+    records holding repaired lines their flags. Only the lines are held (``data`` may go
+    once this returns), so a big file's records and documents can be made and handed on
+    a chunk at a time."""
     lines, flagged, warnings = decode(data)
     if fmt is None:
         fmt = detect(lines[:SAMPLE_LINES], filename)
-    bad_ts: list[str] = []
-    records = list(fmt.parse(lines, ctx, bad_ts.append))
-    warnings.extend(_capped(bad_ts))
-    _fill_default_time(records, ctx.default_ts_us)
-    if flagged:
-        _add_line_flags(records, flagged)
-    return fmt, records, warnings
+
+    def records(fmt: ModuleType) -> Iterator[Record]:
+        bad_ts: list[str] = []
+        out = _with_default_time(fmt.parse(lines, ctx, bad_ts.append), ctx.default_ts_us)
+        yield from _with_line_flags(out, flagged) if flagged else out
+        warnings.extend(_capped(bad_ts))
+
+    return Parsed(fmt, records(fmt), warnings, len(lines))
 
 
-def _fill_default_time(records: list[Record], default_ts_us: int) -> None:
-    for k, r in enumerate(records):
-        if r.ts_us is None:
-            records[k] = r._replace(ts_us=default_ts_us, flags=(*r.flags, FLAG_NO_TIMESTAMP))
+def parse_file(
+    data: bytes, filename: str, ctx: Context, fmt: ModuleType | None = None
+) -> tuple[ModuleType, list[Record], list[str]]:
+    """:func:`parse_stream`, all at once: (format, records tiling the lines, warnings)."""
+    parsed = parse_stream(data, filename, ctx, fmt)
+    records = list(parsed.records)
+    return parsed.fmt, records, parsed.warnings
 
 
-def _add_line_flags(records: list[Record], flagged: dict[int, tuple[str, ...]]) -> None:
-    starts = [r.line for r in records]
-    for i, flags in sorted(flagged.items()):
-        k = bisect_right(starts, i) - 1
-        r = records[k]
-        new = tuple(f for f in flags if f not in r.flags)
-        if new:
-            records[k] = r._replace(flags=(*r.flags, *new))
+def _with_default_time(records: Iterator[Record], default_ts_us: int) -> Iterator[Record]:
+    for r in records:
+        yield r if r.ts_us is not None else r._replace(ts_us=default_ts_us, flags=(*r.flags, FLAG_NO_TIMESTAMP))
+
+
+def _with_line_flags(records: Iterator[Record], flagged: dict[int, tuple[str, ...]]) -> Iterator[Record]:
+    """Each record gains the flags of the lines it holds (records tile the lines in order)."""
+    marks = sorted(flagged.items())
+    k = 0
+    for r in records:
+        end = r.line + r.nlines
+        if k < len(marks) and marks[k][0] < end:
+            new: list[str] = []
+            while k < len(marks) and marks[k][0] < end:
+                new += (f for f in marks[k][1] if f not in r.flags and f not in new)
+                k += 1
+            if new:
+                r = r._replace(flags=(*r.flags, *new))
+        yield r
 
 
 def _capped(warnings: list[str]) -> list[str]:

@@ -43,6 +43,9 @@ _LOGS_TRACEBACK = frozenset(("ERROR", "TRACE", "CRITICAL"))
 _TB_HEADER = "Traceback (most recent call last):"
 _SCALE = (0, 100_000, 10_000, 1_000, 100, 10, 1)
 _MISS = object()
+_CLOCK_CACHE = 1 << 16
+"""Timestamps (to the second) whose value a parse remembers: a log of one line a second
+over days would otherwise grow the cache by ~200 bytes a line."""
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _DAYS: dict[tuple[int, int, int], int | None] = {}
 _HALF_YEAR_US = 183 * 86_400_000_000
@@ -235,6 +238,8 @@ def assemble(
         sec, frac, program, pid, level, module = m.groups()
         base = get(sec, miss)
         if base is miss:
+            if len(cache) >= _CLOCK_CACHE:
+                cache.clear()
             base = cache[sec] = clock(sec)
         if base is None:
             ts, flags = prev_ts, bad
