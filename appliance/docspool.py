@@ -71,6 +71,11 @@ class Spool:
     def result(self) -> dict[str, SpooledDocs]:
         return {day: SpooledDocs(self.path(day), n) for day, n in self.counts.items()}
 
+    def discard(self) -> None:
+        """Remove what was written (the file failed half way)."""
+        for path in self.dir.glob(f"{self.source_id}-*.ndjson"):
+            path.unlink(missing_ok=True)
+
 
 def clear(directory: str | Path) -> None:
     """Remove the scratch files an interrupted ingest left (only the writer calls this)."""

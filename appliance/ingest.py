@@ -207,18 +207,24 @@ def process_file(task: FileTask) -> FileResult:
     if not task.blob:
         archive.put(data, res.sha)
     ctx = Context(filename=task.filename, default_ts_us=task.default_ts_us, year=task.year)
-    if len(data) >= SPOOL_FROM:
-        # Decode a big file from its archived frames instead: its bytes and its lines are
-        # then never in memory together (a parser peaked at 2.4x a 400 MB log, now 1.5x).
-        del data
-        parsed = formats.parse_stream(archive.stream(res.sha), task.filename, ctx)
-    else:
-        parsed = formats.parse_stream(data, task.filename, ctx)
-        del data
     spool = Spool(task.scratch_dir, task.source_id) if task.scratch_dir and task.raw_bytes >= SPOOL_FROM else None
-    res.docs, res.first_ts, res.last_ts, res.events, res.dropped_debug = _documents(
-        parsed.records, task.source_id, task.keep_debug, spool
-    )
+    try:
+        if len(data) >= SPOOL_FROM:
+            # Decode a big file from its archived frames instead: its bytes and its lines
+            # are then never in memory together (a parser peaked at 2.4x a 400 MB log, now 1.7x).
+            del data
+            parsed = formats.parse_stream(archive.stream(res.sha), task.filename, ctx)
+        else:
+            parsed = formats.parse_stream(data, task.filename, ctx)
+            del data
+        res.docs, res.first_ts, res.last_ts, res.events, res.dropped_debug = _documents(
+            parsed.records, task.source_id, task.keep_debug, spool
+        )
+    except (OSError, ArchiveError) as e:  # a big file's frames read back, its spool written
+        if spool is not None:
+            spool.discard()
+        res.status, res.reason = "error", f"cannot parse: {getattr(e, 'strerror', None) or e}"
+        return res
     res.format = parsed.fmt.NAME
     res.warnings.extend(f"{task.filename}: {w}" for w in parsed.warnings)
     res.tags = list(dict.fromkeys([*task.attrs.get("tags", ()), *parsed.fmt.TAGS]))
@@ -322,7 +328,7 @@ def _tasks(store: Store, cfg: Config, plan_: list[Build], filelist: FileList, su
 class Parsers:
     """A pool of parser processes with at most ``window`` files in flight (being parsed,
     or parsed and waiting for the writer), and at most ``budget_bytes`` of their content
-    (decompressed): a parser process holds a file's lines while it parses it, ~1.5x its
+    (decompressed): a parser process holds a file's lines while it parses it, ~1.7x its
     size (a big file's bytes, records and documents are never all in memory: see
     :func:`process_file`), so a few big logs side by side would still add up. A file
     bigger than the budget goes alone.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -173,4 +174,33 @@ def test_a_big_file_spools_its_documents_and_leaves_no_scratch(tmp_path: Path) -
     assert sorted(res.docs) == ["2013-09-27", "2013-09-28"]
     assert sum(len(list(d)) for d in res.docs.values()) == res.events == events
     docspool.discard(res.docs)
+
+
+def test_a_big_file_that_cannot_be_read_back_half_way_is_an_error_and_leaves_no_scratch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big file is parsed from its archived frames: a frame that fails to read (a disk
+    error) makes that file an error, reported, and its half-written spool goes."""
+    from appliance import docspool
+    from index.archive import Archive, ArchiveError
+
+    content, _ = big_oslo_log(150_000)
+    log = tmp_path / "screen-n-cpu.txt"
+    log.write_bytes(content)
+    real = Archive.stream
+
+    def failing(self: Archive, sha: str) -> Iterator[bytes]:
+        for i, frame in enumerate(real(self, sha)):
+            if i == 12:
+                raise ArchiveError(f"blob {sha} frame {i} is damaged: test")
+            yield frame
+
+    monkeypatch.setattr(Archive, "stream", failing)
+    scratch = tmp_path / "scratch"
+    task = ingest.FileTask(str(log), "logs/screen-n-cpu.txt", "k", 9, {}, 0, 2013, True, None,
+                           str(tmp_path / "archive"), raw_bytes=len(content), scratch_dir=str(scratch))  # fmt: skip
+    assert len(content) >= docspool.SPOOL_FROM
+    res = ingest.process_file(task)
+    assert res.status == "error" and "frame 12 is damaged" in res.reason and res.docs == {}
+    assert list(scratch.iterdir()) == []
     assert list((tmp_path / "scratch").iterdir()) == []
