@@ -38,8 +38,11 @@ def raw_size(path: Path) -> int:
     return size
 
 
-def read_log(path: Path) -> tuple[bytes, str | None]:
-    """(content, warning) — the warning says what was damaged and what was kept."""
+def read_log(path: Path) -> tuple[bytes | bytearray, str | None]:
+    """(content, warning) — the warning says what was damaged and what was kept.
+
+    Compressed content comes back as a ``bytearray`` grown in place as it decompresses:
+    collecting the parts and joining them held a big log twice (a 400 MB log, 800 MB)."""
     data = Path(path).read_bytes()
     if data[:2] == GZIP_MAGIC:
         return _gunzip(data)
@@ -48,34 +51,32 @@ def read_log(path: Path) -> tuple[bytes, str | None]:
     return data, None
 
 
-def _gunzip(data: bytes) -> tuple[bytes, str | None]:
-    done: list[bytes] = []  # output of complete gzip members
+def _gunzip(data: bytes) -> tuple[bytearray, str | None]:
+    out = bytearray()
     pos = 0
     while pos < len(data):
         d = zlib.decompressobj(wbits=31)
-        start = pos
-        member: list[bytes] = []
+        start, kept = pos, len(out)  # the complete members' output so far
         try:
             while pos < len(data) and not d.eof:
-                member.append(d.decompress(data[pos : pos + _CHUNK]))
-                pos += _CHUNK
-            member.append(d.flush())
+                end = min(pos + _CHUNK, len(data))
+                out += d.decompress(data[pos:end])
+                pos = end
+            out += d.flush()
         except zlib.error as e:
-            kept, where = _salvage(data[start:])
-            out = b"".join(done) + kept
+            del out[kept:]
+            salvaged, where = _salvage(data[start:])
+            out += salvaged
             return out, f"corrupt gzip near compressed byte {start + where}: {e}; kept the {len(out)} bytes before it"
-        done.extend(member)
         if not d.eof:
-            out = b"".join(done)
             return out, f"truncated gzip: the stream ends early; kept {len(out)} bytes"
-        pos = len(data) - len(d.unused_data)
-        rest = d.unused_data
-        if not rest.strip(b"\x00"):
+        pos -= len(d.unused_data)  # the member ended inside the last chunk fed to it
+        rest = len(data) - pos
+        if data.count(b"\x00", pos) == rest:  # nothing more, or padding (tar, dd)
             break
-        if rest[:2] != GZIP_MAGIC:
-            out = b"".join(done)
-            return out, f"{len(rest)} bytes of trailing garbage after the gzip stream ignored; kept {len(out)} bytes"
-    return b"".join(done), None
+        if data[pos : pos + 2] != GZIP_MAGIC:
+            return out, f"{rest} bytes of trailing garbage after the gzip stream ignored; kept {len(out)} bytes"
+    return out, None
 
 
 def _salvage(member: bytes, step: int = 64) -> tuple[bytes, int]:
@@ -92,16 +93,15 @@ def _salvage(member: bytes, step: int = 64) -> tuple[bytes, int]:
     return b"".join(out), pos
 
 
-def _unzstd(data: bytes) -> tuple[bytes, str | None]:
-    out: list[bytes] = []
+def _unzstd(data: bytes) -> tuple[bytearray, str | None]:
+    out = bytearray()
     reader = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True)
     try:
         while True:
             chunk = reader.read(_CHUNK)
             if not chunk:
                 break
-            out.append(chunk)
+            out += chunk
     except zstandard.ZstdError as e:
-        got = sum(map(len, out))
-        return b"".join(out), f"corrupt zstd: {e}; kept the {got} bytes before it"
-    return b"".join(out), None
+        return out, f"corrupt zstd: {e}; kept the {len(out)} bytes before it"
+    return out, None

@@ -58,7 +58,7 @@ def detect(sample: list[str], filename: str) -> ModuleType:
     return best
 
 
-def is_binary(data: bytes) -> bool:
+def is_binary(data: bytes | bytearray) -> bool:
     """NUL bytes, or mostly control characters, in the first 8 KiB."""
     head = data[:_BINARY_PROBE]
     if not head:
@@ -72,7 +72,7 @@ DECODE_CHUNK = 4 << 20
 """Bytes decoded at a time: a file's whole text never exists beside its lines."""
 
 
-def decode(data: bytes | Iterable[bytes]) -> Decoded:
+def decode(data: bytes | bytearray | Iterable[bytes]) -> Decoded:
     """Lines of UTF-8 text: split on ``\\n``, one ``\\r`` before it dropped, invalid bytes
     replaced (U+FFFD, flag ``invalid_utf8``), lines past MAX_LINE_CHARS cut (``truncated``).
     A final ``\\n`` ends the last line rather than starting an empty one.
@@ -120,7 +120,7 @@ def decode(data: bytes | Iterable[bytes]) -> Decoded:
     return Decoded(lines, flagged, warnings)
 
 
-def _line_pieces(data: bytes | Iterable[bytes]) -> Iterator[bytes]:
+def _line_pieces(data: bytes | bytearray | Iterable[bytes]) -> Iterator[bytes]:
     """``data`` in pieces of about DECODE_CHUNK bytes, each ending just after a ``\\n``
     (but the last)."""
     if isinstance(data, bytes | bytearray):
@@ -158,7 +158,7 @@ class Parsed(NamedTuple):
 
 
 def parse_stream(
-    data: bytes | Iterable[bytes], filename: str, ctx: Context, fmt: ModuleType | None = None
+    data: bytes | bytearray | Iterable[bytes], filename: str, ctx: Context, fmt: ModuleType | None = None
 ) -> Parsed:
     """Decode (``data`` whole or in parts), detect (unless ``fmt`` is given), then parse
     lazily: the records before the file's first timestamp get the default time, the
