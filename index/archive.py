@@ -220,8 +220,12 @@ class Archive:
                 except zstandard.ZstdError as e:
                     raise ArchiveError(f"blob {sha} frame {i} is damaged: {e}") from None
 
-    def read(self, sha: str) -> bytes:
-        return b"".join(self.stream(sha))
+    def read(self, sha: str) -> bytearray:
+        """The original file, whole (grown in place: joining its frames held it twice)."""
+        out = bytearray()
+        for frame in self.stream(sha):
+            out += frame
+        return out
 
     def blobs(self) -> Iterator[str]:
         for p in self.root.glob("??/*.zst"):

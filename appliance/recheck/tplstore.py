@@ -110,7 +110,7 @@ def context(src: Source) -> Context:
     return Context(filename=str(src.attrs.get("filename", "")), default_ts_us=ts, year=year)
 
 
-def parse(data: bytes, src: Source) -> list[Record]:
+def parse(data: bytes | Iterable[bytes], src: Source) -> list[Record]:
     """The file's records exactly as ingest made them (same format, so tracebacks and
     other multi-line records are one record each)."""
     ctx = context(src)
@@ -197,7 +197,7 @@ class TemplateStore:
 
     def compute(self, src: Source) -> tuple[FileTemplates, list[Record]]:
         """Parse the file from the archive and save its templates; also returns its records."""
-        records = parse(self.store.archive.read(src.sha256), src)
+        records = parse(self.store.archive.stream(src.sha256), src)
         ft = extract(src.sha256, records)
         self._save(ft)
         self._remember(ft)
