@@ -80,6 +80,16 @@ def test_errors(client: TestClient) -> None:
     assert client.post("/recheck").status_code == 405
 
 
+def test_the_window_reads_alike_on_pages_and_apis(client: TestClient) -> None:
+    """One ``?days=`` rule everywhere: fractions count as whole days, the bounds are the same."""
+    for path in ("/recheck.json", "/api/recheck/graph.json", "/recheck/uncategorized.json"):
+        assert client.get(path, params={"days": "2.5"}).status_code == 200, path
+        assert client.get(path, params={"days": "61"}).status_code == 400, path
+    page = client.get("/recheck.json", params={"days": "2.5"}).json()
+    two = client.get("/recheck.json", params={"days": "2"}).json()
+    assert page == two and page != client.get("/recheck.json", params={"days": "3"}).json()
+
+
 def test_links_from_data_are_only_http_or_local() -> None:
     from web.render import safe_url
 

@@ -34,6 +34,16 @@ def number(request: Request, name: str, default: float, lo: float, hi: float, ca
     return v
 
 
+MAX_DAYS = 60
+"""The longest recheck window a request may ask for (each day is a partition to search)."""
+
+
+def days(request: Request, default: int = 10, lo: int = 1, hi: int = MAX_DAYS) -> int:
+    """``?days=``, the recheck window, for every recheck page and API alike: whole days,
+    ``1.5`` read as 1 (elastic-recheck's scripts pass fractions)."""
+    return int(number(request, "days", default, lo, hi, cast=float))
+
+
 def clamped(request: Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
     """``?name=`` as an int pulled into ``lo..hi``; a 400 only when it is not a number."""
     raw = _raw(request, name)

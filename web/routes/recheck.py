@@ -19,7 +19,7 @@ from appliance.recheck.engine import RecheckEngine, engine_for
 
 from .. import spark
 from ..errors import HTTPError, guarded, not_found
-from ..params import number
+from ..params import days as days_param
 from ..render import logs_url, render
 from ..security import SECURE
 from ..services import services
@@ -70,10 +70,6 @@ async def bounded(request: Request, fn: Callable[[], R], extra_s: float = 0.0) -
                              "and caches the answer, try again in a few seconds") from None  # fmt: skip
 
 
-def _days(request: Request) -> int:
-    return int(number(request, "days", 10, 1, 60))
-
-
 def _behind(seconds: float | None) -> str:
     if seconds is None:
         return "nothing indexed yet"
@@ -92,7 +88,7 @@ def _behind(seconds: float | None) -> str:
 
 @guarded
 async def status_json(request: Request) -> Response:
-    eng, days = engine(request), _days(request)
+    eng, days = engine(request), days_param(request)
     g = await bounded(request, lambda: eng.graph(days))
     d = g.as_dict()
     d["errors"] = [e.as_dict() for e in eng.signatures.errors]
@@ -101,7 +97,7 @@ async def status_json(request: Request) -> Response:
 
 @guarded
 async def status_page(request: Request) -> Response:
-    eng, days = engine(request), _days(request)
+    eng, days = engine(request), days_param(request)
     g = await bounded(request, lambda: eng.graph(days))
     rows: list[dict[str, Any]] = []
     for b in g.bugs:
@@ -125,7 +121,7 @@ def _voting_only(request: Request) -> bool:
 
 @guarded
 async def uncategorized_json(request: Request) -> Response:
-    eng, days = engine(request), _days(request)
+    eng, days = engine(request), days_param(request)
     voting_only = _voting_only(request)
     u = await bounded(request, lambda: eng.uncategorized(days, voting_only=voting_only))
     return JSONResponse(u.as_dict())
@@ -133,7 +129,7 @@ async def uncategorized_json(request: Request) -> Response:
 
 @guarded
 async def uncategorized_page(request: Request) -> Response:
-    eng, days = engine(request), _days(request)
+    eng, days = engine(request), days_param(request)
     voting_only = _voting_only(request)
     u = await bounded(request, lambda: eng.uncategorized(days, voting_only=voting_only))
 

@@ -19,12 +19,12 @@ from starlette.routing import BaseRoute, Route
 from appliance.recheck.engine import RecheckEngine, engine_for
 
 from ..errors import HTTPError, guarded, not_found
+from ..params import days as days_param
 from ..params import is_build_ref, number
 from ..services import services
 from .recheck import bounded
 
 MAX_WAIT_S = 60.0
-MAX_DAYS = 60
 MAX_EVENTS = 50
 
 
@@ -36,10 +36,6 @@ def get_engine(request_or_services: Request | Any) -> RecheckEngine:
         else request_or_services
     )
     return engine_for(s)
-
-
-def _days(request: Request) -> int:
-    return int(number(request, "days", 10, 1, MAX_DAYS, cast=float))
 
 
 def _now(request: Request) -> int | None:
@@ -75,20 +71,20 @@ async def build(request: Request) -> Response:
 
 @guarded
 async def graph_json(request: Request) -> Response:
-    eng, days, now = get_engine(request), _days(request), _now(request)
+    eng, days, now = get_engine(request), days_param(request), _now(request)
     return _json(await bounded(request, lambda: eng.graph_json(days, now)))
 
 
 @guarded
 async def graph(request: Request) -> Response:
-    eng, days, now = get_engine(request), _days(request), _now(request)
+    eng, days, now = get_engine(request), days_param(request), _now(request)
     g = await bounded(request, lambda: eng.graph(days, now))
     return _json(g.as_dict())
 
 
 @guarded
 async def uncategorized(request: Request) -> Response:
-    eng, days, now = get_engine(request), _days(request), _now(request)
+    eng, days, now = get_engine(request), days_param(request), _now(request)
     voting_only = request.query_params.get("nonvoting", "") in ("", "0", "false")
     u = await bounded(request, lambda: eng.uncategorized(days, now, voting_only=voting_only))
     return _json(u.as_dict())

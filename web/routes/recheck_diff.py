@@ -29,14 +29,14 @@ from .. import spark
 from ..errors import HTTPError, guarded, not_found
 from ..es.auth import authorize_write
 from ..es.errors import EsError
-from ..params import is_build_ref, number
+from ..params import MAX_DAYS, is_build_ref, number
+from ..params import days as days_param
 from ..render import render
 from ..security import SECURE
 from ..services import services
 from ..state import query_url
 
 MAX_FORM = 64 * 1024
-MAX_DAYS = 60
 
 
 def digger(request: Request) -> Digger:
@@ -58,7 +58,7 @@ def _ref(request: Request) -> str:
 
 async def _dig(request: Request) -> tuple[Any, Any, int]:
     dig, ref = digger(request), _ref(request)
-    days = number(request, "days", 10, 1, MAX_DAYS)
+    days = days_param(request)
     query = request.query_params.get("query") or None
     if query is not None and len(query) > 4096:
         raise HTTPError(400, "query: at most 4096 characters")
@@ -208,7 +208,7 @@ async def save_api(request: Request) -> Response:
 
 async def _trends(request: Request) -> Any:
     dig = digger(request)
-    days = number(request, "days", 7, 2, 30)
+    days = days_param(request, 7, 2, 30)
     limit = number(request, "limit", 50, 1, 500)
     only_new = request.query_params.get("all", "") in ("", "0")
     tr = await run_in_threadpool(lambda: dig.trends(days=days, limit=limit, only_new=only_new))
