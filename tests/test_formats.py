@@ -472,6 +472,17 @@ def test_invalid_utf8_is_replaced_and_flagged() -> None:
     assert warnings and warnings[0].startswith("line 2: invalid UTF-8")
 
 
+def test_a_record_gets_the_flags_of_all_its_lines_once() -> None:
+    data = (b"junk before any time \xff\n"
+            b"2024-02-13 10:00:00.000 | first \xff\n  cont " + b"y" * (MAX_LINE_CHARS + 5) + b"\n  more \xfe\n"
+            b"2024-02-13 10:00:01.000 | clean\n")  # fmt: skip
+    _, records, _ = formats.parse_file(data, "mixed.txt", Context(default_ts_us=DEFAULT_TS))
+    junk, first, clean = records
+    assert junk.flags == (FLAG_NO_TIMESTAMP, FLAG_INVALID_UTF8) and junk.ts_us == DEFAULT_TS
+    assert first.nlines == 3 and first.flags == (FLAG_INVALID_UTF8, FLAG_TRUNCATED)
+    assert clean.flags == () and clean.ts_us == us(2024, 2, 13, 10, 0, 1)
+
+
 def test_decode_lines_crlf_and_final_newline() -> None:
     assert formats.decode(b"a\r\nb\r\n").lines == ["a", "b"]
     assert formats.decode(b"a\nb").lines == ["a", "b"]

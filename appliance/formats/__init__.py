@@ -3,8 +3,8 @@
 :func:`parse_stream` is what ingest calls: :func:`decode` the bytes into lines (noting
 the lines it had to cut or repair), :func:`detect` the format from the first lines, then
 parse lazily, giving the records before the file's first timestamp the default time and
-the records holding repaired lines their flags (:func:`parse_file` is the same, as a list). Binary files never get here
-(:func:`is_binary`).
+the records holding repaired lines their flags (:func:`parse_file` is the same, as a
+list). Binary files never get here (:func:`is_binary`).
 """
 
 from __future__ import annotations
