@@ -33,6 +33,8 @@ LEVEL = 3
 _SKIPPABLE_MAGIC = 0x184D2A5E
 _FOOTER = struct.Struct("<I4s")
 _FOOTER_TAG = b"CIA1"
+_PARTIAL = ".tmp"
+"""Suffix of a blob being written (``.<name>.<pid>.tmp``), renamed into place when whole."""
 
 
 class ArchiveError(Exception):
@@ -119,17 +121,33 @@ class Archive:
         payload = table + _FOOTER.pack(len(table), _FOOTER_TAG)
         parts.append(struct.pack("<II", _SKIPPABLE_MAGIC, len(payload)) + payload)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            for p in parts:
-                f.write(p)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}{_PARTIAL}")
+        try:
+            with open(tmp, "wb") as f:
+                for p in parts:
+                    f.write(p)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:  # a full disk: give back what was written
+            tmp.unlink(missing_ok=True)
+            raise
         _fsync_dir(path.parent)
         info = BlobInfo(sha, len(data), offset + len(parts[-1]), line, tuple(frames))
         self._remember(info)
         return info
+
+    def clear_partial(self) -> int:
+        """Remove blobs a killed process left half-written (those of a live process are
+        being written: a ``_bulk`` worker's); returns how many."""
+        n = 0
+        for tmp in self.root.glob(f"??/.*{_PARTIAL}"):
+            pid = tmp.name.removesuffix(_PARTIAL).rpartition(".")[2]
+            if pid.isdigit() and _alive(int(pid)):
+                continue
+            tmp.unlink(missing_ok=True)
+            n += 1
+        return n
 
     def delete(self, sha: str) -> None:
         self.path(sha).unlink(missing_ok=True)
@@ -245,6 +263,16 @@ def _frame_index(frames: tuple[Frame, ...], line: int) -> int:
         else:
             hi = mid
     return lo
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _fsync_dir(path: Path) -> None:

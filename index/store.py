@@ -43,7 +43,11 @@ class Store:
             )
 
     def writer(self, **kw: int) -> Writer:
-        return Writer(self.root, self.catalog, self.partitions, **kw)
+        """The data directory's one writer; taking it also clears what a killed writer left
+        half-written in the archive."""
+        w = Writer(self.root, self.catalog, self.partitions, **kw)
+        self.archive.clear_partial()
+        return w
 
     def disk_usage(self) -> dict[str, int]:
         def du(p: Path) -> int:

@@ -86,3 +86,43 @@ def test_frames_end_on_line_boundaries(tmp_path: Path, monkeypatch: pytest.Monke
         end = fr.raw_offset + (info.frames[info.frames.index(fr) + 1].raw_offset - fr.raw_offset)
         assert data[end - 1 : end] == b"\n"
     assert sum(f.nlines for f in info.frames) == 500
+
+
+def test_a_failed_write_leaves_nothing_and_a_killed_writers_partial_blob_is_cleared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk in the middle of a blob: the error reaches the caller and no partial
+    file stays; one a killed process left is removed when the next writer opens, while
+    a live process's blob in progress is left alone."""
+    import errno
+    import os
+
+    from index.store import Store
+
+    store = Store(tmp_path / "data")
+    archive = store.archive
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space"):
+        archive.put(b"line\n" * 1000)
+    monkeypatch.undo()
+    assert [p for p in archive.root.rglob("*") if p.is_file()] == []
+
+    sha = archive.put(b"kept\n").sha256
+    d = archive.path(sha).parent
+    killed = d / f".{'a' * 64}.zst.{_exited_pid()}.tmp"
+    live = d / f".{'b' * 64}.zst.{os.getpid()}.tmp"
+    killed.write_bytes(b"half")
+    live.write_bytes(b"half")
+    store.writer().close()
+    assert not killed.exists() and live.exists() and archive.read(sha) == b"kept\n"
+    assert list(archive.blobs()) == [sha]
+
+
+def _exited_pid() -> int:
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
