@@ -3,7 +3,8 @@
 Machines here are shared and noisy, so every figure comes with a baseline measured in
 the same run on the same corpus: a lean tantivy-py loop that indexes each line as one
 document (what the appliance must come close to while also parsing, archiving and
-journaling). Both run as separate processes; peak RSS is sampled over the whole process
+journaling). Both run as separate processes; peak RSS and CPU seconds by role (main thread,
+Tantivy's indexing threads, parser processes) are sampled over the whole process
 tree (the appliance's parser processes included).
 """
 
@@ -13,9 +14,7 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ import orjson
 from . import formats, ingest
 from .config import Config
 from .formats.base import Context
+from .proctree import run_measured
 from .reader import read_log
 
 BASELINE = r"""
@@ -63,49 +63,6 @@ def parsed_corpus(corpus: Path) -> Iterator[tuple[ingest.Build, str, bytes, list
             yield b, filename, data, formats.parse_file(data, filename, ctx)[1]
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                parts = f.read().rsplit(")", 1)[1].split()
-            children.setdefault(int(parts[1]), []).append(int(p))
-            rss[int(p)] = int(parts[21]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, IndexError, ValueError):
-            continue
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        total += rss.get(p, 0)
-        todo.extend(children.get(p, []))
-    return total
-
-
-def run_measured(cmd: list[str], **kw: Any) -> tuple[subprocess.CompletedProcess[str], float, int]:
-    """Run a command; return it, wall seconds and peak RSS of its process tree."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
-    peak = 0
-    stop = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not stop.is_set():
-            peak = max(peak, _tree_rss(proc.pid))
-            stop.wait(0.2)
-
-    th = threading.Thread(target=sample, daemon=True)
-    th.start()
-    out, err = proc.communicate()
-    stop.set()
-    th.join()
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err), time.perf_counter() - t0, peak
-
-
 def _corpus(args: argparse.Namespace) -> Path:
     if args.corpus:
         return args.corpus
@@ -132,13 +89,15 @@ def bench_ingest(args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
         shutil.rmtree(d, ignore_errors=True)
     base_dir.mkdir(parents=True)
     repo = str(Path(__file__).resolve().parents[1])
-    base, base_s, base_rss = run_measured([sys.executable, "-c", BASELINE, str(corpus_dir), str(base_dir), repo])
+    bm = run_measured([sys.executable, "-c", BASELINE, str(corpus_dir), str(base_dir), repo])
+    base, base_s, base_rss = bm.proc, bm.seconds, bm.peak_rss
     if base.returncode:
         raise SystemExit(f"baseline failed: {base.stderr[-2000:]}")
     lines, raw_bytes, base_loop_s = base.stdout.split()
     lines, raw_bytes = int(lines), int(raw_bytes)
     cmd = [sys.executable, "-m", "appliance.cli", "--data", str(data_dir), "ingest", "--quiet", "--json", str(corpus_dir)]
-    app, app_s, app_rss = run_measured(cmd, env={**os.environ, "APPLIANCE_DATA_DIR": str(data_dir)})
+    am = run_measured(cmd, env={**os.environ, "APPLIANCE_DATA_DIR": str(data_dir)})
+    app, app_s, app_rss = am.proc, am.seconds, am.peak_rss
     if app.returncode not in (0, 1):
         raise SystemExit(f"ingest failed: {app.stderr[-2000:]}")
     summary = orjson.loads(app.stdout)
@@ -161,6 +120,8 @@ def bench_ingest(args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
                       "disk_ratio": round((usage["index"] + usage["archive"] + usage["catalog"]) / raw_bytes, 3),
                       "warnings": len(summary["warnings"]), "errors": len(summary["errors"])},
         "ratio": round(base_s / app_s, 3),
+        "cpu_seconds": {"baseline": bm.cpu, "appliance": am.cpu},
+        "cores_busy": {"baseline": round(bm.cores_busy, 2), "appliance": round(am.cores_busy, 2)},
         "cores": os.cpu_count(),
     }  # fmt: skip
     result["query"] = bench_query_on(data_dir)
@@ -213,5 +174,8 @@ def _render(r: dict[str, Any]) -> None:
         print(f"{'raw tantivy loop':<22}{b['mb_per_s']:>8}{b['lines_per_s']:>12,}{b['peak_rss_mb']:>13}{b['index_ratio']:>10}")
         print(f"{'appliance ingest':<22}{a['mb_per_s']:>8}{a['lines_per_s']:>12,}{a['peak_rss_mb']:>13}{a['disk_ratio']:>10}")
         print(f"ratio appliance/baseline: {r['ratio']}  (index {a['index_ratio']}x + archive {a['archive_ratio']}x raw)")
+        for who, cpu in r["cpu_seconds"].items():
+            parts = ", ".join(f"{role} {sec}" for role, sec in cpu.items())
+            print(f"CPU seconds, {who}: {sum(cpu.values()):.1f} ({parts}); {r['cores_busy'][who]} cores busy")
     for q, v in r.get("query", {}).items():
         print(f"query {q}: {v['hits']} hits, median {v['median_ms']} ms, p95 {v['p95_ms']} ms")

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from . import ingest
-from .bench import run_measured
+from .proctree import run_measured
 
 
 def _oslo_logs(corpus: Path) -> list[Path]:
@@ -87,9 +87,10 @@ def main(argv: list[str] | None = None) -> None:
     for case, sizes in raw.items():
         data = args.out / f"data-{case.name}"
         cmd = [sys.executable, "-m", "appliance.cli", "--data", str(data), "ingest", "--quiet", "--json", str(case)]
-        proc, seconds, peak = run_measured(cmd)
-        if proc.returncode:
-            raise SystemExit(f"ingest failed: {proc.stderr[-2000:]}")
+        m = run_measured(cmd)
+        if m.proc.returncode:
+            raise SystemExit(f"ingest failed: {m.proc.stderr[-2000:]}")
+        seconds, peak = m.seconds, m.peak_rss
         print(f"{case.name:<16}{sizes[-1] / 1e6:>16.0f}{peak / 2**20:>14.0f}{peak / sizes[-1]:>11.2f}"
               f"{sum(sizes) / 1e6 / seconds:>7.1f}")  # fmt: skip
 
