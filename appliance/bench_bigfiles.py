@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import ingest
 from .proctree import run_measured
+from .reader import read_log
 
 
 def _oslo_logs(corpus: Path) -> list[Path]:
@@ -31,8 +32,6 @@ def _oslo_logs(corpus: Path) -> list[Path]:
 def _join(sources: list[Path], out: Path, size: int, count: int) -> list[Path]:
     """``count`` files of about ``size`` bytes each: ``sources`` end to end (again from the
     first when they run out)."""
-    from .reader import read_log
-
     done: list[Path] = []
     for src in itertools.cycle(sources):
         if not done or done[-1].stat().st_size >= size:
