@@ -51,7 +51,10 @@ class Partitions:
         self._lock = threading.Lock()
         self._seen: dict[str, int] = {}
         self.broken: dict[str, str] = {}
-        """Days whose index failed to open, with the error (reported by stats/status)."""
+        """Days whose index failed to open or to verify, with the error (reported by
+        stats/status)."""
+        self._marked: dict[str, int | None] = {}
+        """Days :meth:`mark_broken` reported, with their commit stamp then."""
 
     def days(self) -> list[str]:
         return sorted(
@@ -62,6 +65,26 @@ class Partitions:
         lo = day_of(start_us) if start_us is not None else ""
         hi = day_of(end_us) if end_us is not None else "9999"
         return [d for d in self.days() if lo <= d <= hi]
+
+    def mark_broken(self, day: str, why: str) -> None:
+        """Report a day as damaged until its partition is rewritten (a checksum failure
+        does not stop the day from opening, so opening it must not clear the report)."""
+        self.broken[day] = why
+        self._marked[day] = self._stamp(day)
+
+    def _stamp(self, day: str) -> int | None:
+        try:
+            return (self.path(day) / "meta.json").stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    def _opened(self, day: str, stamp: int | None) -> None:
+        """The day opened (or reloaded) fine: it is no longer reported, unless it was
+        marked damaged and has not been rewritten since."""
+        if day in self._marked and self._marked[day] == stamp:
+            return
+        self._marked.pop(day, None)
+        self.broken.pop(day, None)
 
     def path(self, day: str) -> Path:
         if not _DAY_RE.match(day):
@@ -88,7 +111,7 @@ class Partitions:
                 self.broken[day] = f"{type(e).__name__}: {e}"
                 raise PartitionError(f"partition {day} cannot be opened: {e}") from None
             schema.register_tokenizers(idx)
-            self.broken.pop(day, None)
+            self._opened(day, self._stamp(day))
             self._open[day] = idx
             return idx
 
@@ -103,6 +126,7 @@ class Partitions:
             if self._seen.get(day) != stamp:
                 idx.reload()
                 self._seen[day] = stamp
+                self._opened(day, stamp)
             return idx.searcher()
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -119,6 +143,8 @@ class Partitions:
         """Remove a whole day: rename away (atomic), then delete."""
         path = self.path(day)
         self.forget(day)
+        self.broken.pop(day, None)
+        self._marked.pop(day, None)
         if not path.exists():
             return
         trash = self.root / f".trash-{day}-{os.getpid()}"

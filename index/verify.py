@@ -80,9 +80,9 @@ def verify_days(store: Store, days: Iterable[str] | None = None, *, mark: bool =
         if problems:
             bad[day] = problems
             if mark:
-                store.partitions.broken[day] = f"checksum: {problems[0]}" + (
+                store.partitions.mark_broken(day, f"checksum: {problems[0]}" + (
                     f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-                )
+                ))  # fmt: skip
     return bad
 
 

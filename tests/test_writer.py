@@ -95,3 +95,23 @@ def test_wrong_typed_document_is_never_acknowledged(tmp_path: Path) -> None:
     assert store.catalog.get(9) is None
     assert Searcher(store).count("*") == 0
     w2.close()
+
+
+def test_a_day_marked_damaged_stays_reported_when_opened_until_it_is_rewritten(tmp_path: Path) -> None:
+    """A checksum failure does not stop a day from opening: a search that opens it after
+    the startup check must not clear the report (it did, racing the check); a new commit
+    to the day (reindex) does."""
+    store = Store(tmp_path)
+    w = store.writer()
+    _add(w, 1, "b1/f", 10)
+    w.commit()
+    day = "2022-01-08"
+    readers = Store(tmp_path)  # as a serving process: its own partitions, not yet opened
+    readers.partitions.mark_broken(day, "checksum: 1.fast")
+    assert Searcher(readers).count("*") == 10  # opens and reads the day
+    assert readers.partitions.broken == {day: "checksum: 1.fast"}
+    _add(w, 2, "b2/f", 5)
+    w.commit()
+    assert Searcher(readers).count("*") == 15
+    assert readers.partitions.broken == {}
+    w.close()
