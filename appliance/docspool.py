@@ -62,10 +62,11 @@ class Spool:
         for day, lines in docs.items():
             if not lines:
                 continue
+            self.counts.setdefault(day, 0)  # known before the write: discard finds a half-written file
             with open(self.path(day), "a", encoding="utf-8") as f:
                 f.write("\n".join(lines))
                 f.write("\n")
-            self.counts[day] = self.counts.get(day, 0) + len(lines)
+            self.counts[day] += len(lines)
             lines.clear()
 
     def result(self) -> dict[str, SpooledDocs]:
@@ -73,8 +74,7 @@ class Spool:
 
     def discard(self) -> None:
         """Remove what was written (the file failed half way)."""
-        for path in self.dir.glob(f"{self.source_id}-*.ndjson"):
-            path.unlink(missing_ok=True)
+        discard(self.result())
 
 
 def clear(directory: str | Path) -> None:

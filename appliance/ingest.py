@@ -207,9 +207,10 @@ def process_file(task: FileTask) -> FileResult:
     if not task.blob:
         archive.put(data, res.sha)
     ctx = Context(filename=task.filename, default_ts_us=task.default_ts_us, year=task.year)
-    spool = Spool(task.scratch_dir, task.source_id) if task.scratch_dir and task.raw_bytes >= SPOOL_FROM else None
+    big = res.size >= SPOOL_FROM
+    spool = Spool(task.scratch_dir, task.source_id) if task.scratch_dir and big else None
     try:
-        if len(data) >= SPOOL_FROM:
+        if big:
             # Decode a big file from its archived frames instead: its bytes and its lines
             # are then never in memory together (a parser peaked at 2.4x a 400 MB log, now 1.7x).
             del data
