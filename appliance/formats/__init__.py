@@ -198,14 +198,11 @@ def _with_line_flags(records: Iterator[Record], flagged: dict[int, tuple[str, ..
     k = 0
     for r in records:
         end = r.line + r.nlines
-        if k < len(marks) and marks[k][0] < end:
-            new: list[str] = []
-            while k < len(marks) and marks[k][0] < end:
-                new += (f for f in marks[k][1] if f not in r.flags and f not in new)
-                k += 1
-            if new:
-                r = r._replace(flags=(*r.flags, *new))
-        yield r
+        new: list[str] = []
+        while k < len(marks) and marks[k][0] < end:
+            new += (f for f in marks[k][1] if f not in r.flags and f not in new)
+            k += 1
+        yield r._replace(flags=(*r.flags, *new)) if new else r
 
 
 def _capped(warnings: list[str]) -> list[str]:
